@@ -1,0 +1,1 @@
+"""factory: a closed-loop data factory for tabular machine learning."""

@@ -1,0 +1,1 @@
+"""The science of the factory in plain Python: no Dagster import below this line."""

@@ -1,0 +1,44 @@
+"""One hierarchy of errors, each message naming what a person must fix."""
+
+from __future__ import annotations
+
+
+class FactoryError(Exception):
+    """Base class: every error the factory raises on purpose."""
+
+
+class SpecError(FactoryError):
+    """A dataset spec is malformed: names the file and the key or column."""
+
+
+class DataSourceError(FactoryError):
+    """The dataset's source file cannot be found or read."""
+
+
+class StorageError(FactoryError):
+    """A read or write under the storage root failed or was refused."""
+
+
+class LandingConflict(StorageError):
+    """A batch id already holds different content: landed batches are immutable."""
+
+
+class BatchRejected(FactoryError):
+    """A landed batch failed the ingest gate and was quarantined."""
+
+    def __init__(self, batch_id: str, failures: list[str], quarantine_uri: str):
+        self.batch_id = batch_id
+        self.failures = failures
+        self.quarantine_uri = quarantine_uri
+        lines = "\n".join(f"  - {f}" for f in failures)
+        super().__init__(
+            f"batch {batch_id} rejected by the ingest gate, quarantined at {quarantine_uri}:\n{lines}"
+        )
+
+
+class SynthesisError(FactoryError):
+    """A generator could not fit or could not produce rows for a blind spot."""
+
+
+class RegistryError(FactoryError):
+    """MLflow holds no model where one was expected (e.g. no champion yet)."""

@@ -1,0 +1,201 @@
+"""The steps of one cycle, in order, as plain functions over the data plane and the
+registry. Dagster assets call these; the science lives in the stage modules.
+
+For a landed batch t, labels are known up to batch L = t - label_delay. L is split
+once: its discovery half finds the blind spots and joins the training data; its
+holdout half judges the gate and is never used for anything else. The backtest then
+scores the models on batch t itself (its labels arrive one batch later).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from factory.core.blind_spots import SliceSearch, blind_spot_table, find_blind_spots
+from factory.core.dataset import BATCH, content_hash
+from factory.core.plane import DataPlane
+from factory.core.registry import Registry
+from factory.core.spec import DatasetSpec
+from factory.core.synthesis import generate, plan_generation
+from factory.core.training import (
+    FactoryModel, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
+)
+from factory.core.types import BlindSpot, Condition, ModelScores, ValidationOutcome
+from factory.core.validation import gate_synthetic
+
+
+@dataclass(frozen=True)
+class LabelledSets:
+    train: pd.DataFrame  # every labelled row except the holdout
+    discovery: pd.DataFrame  # the newest labelled batch's discovery half
+    holdout: pd.DataFrame  # the newest labelled batch's holdout half: the gate's judge
+    newest: str
+
+
+def labelled_sets(plane: DataPlane, batch_id: str) -> LabelledSets:
+    labelled, newest = plane.labelled_window(batch_id)
+    latest = labelled[labelled[BATCH] == newest]
+    seed = int(content_hash(pd.DataFrame({"b": [newest]})), 16) % (2**32)
+    discovery, holdout = split_holdout(latest, plane.spec.training.holdout_share, seed)
+    train = labelled.drop(index=holdout.index)
+    return LabelledSets(train.reset_index(drop=True), discovery.reset_index(drop=True), holdout.reset_index(drop=True), newest)
+
+
+def train_initial_champion(plane: DataPlane, registry: Registry) -> str:
+    """The first model: trained on the reference period minus its last batch, which
+    becomes the first labelled batch the loop learns from. Promoted without a
+    baseline, and the ledger says so."""
+    reference = plane.reference()
+    last = sorted(reference[BATCH].unique())[-1]
+    train = reference[reference[BATCH] < last]
+    model = train_model(train, plane.spec)
+    _, version = registry.log_model_run(
+        model, "initial-champion",
+        params={"rows": len(train), "batches": f"{train[BATCH].min()}..{train[BATCH].max()}"},
+        metrics={}, tags={"factory.role": "initial"}, example=train[list(plane.spec.features)],
+    )
+    registry.promote(version, batch_id=last, reason="first model: promoted without a baseline")
+    return version
+
+
+def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSearch:
+    """Error slices of the champion on the newest labelled batch (discovery half)."""
+    sets = labelled_sets(plane, batch_id)
+    errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
+    search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=plane.reference())
+    plane.storage.write_parquet(f"blind_spots/{batch_id}.parquet", blind_spot_table(search.blind_spots, batch_id))
+    return search
+
+
+def read_blind_spots(plane: DataPlane, batch_id: str) -> list[BlindSpot]:
+    import json
+
+    table = plane.storage.read_parquet(f"blind_spots/{batch_id}.parquet")
+    spots = []
+    for row in table.to_dict("records"):
+        conds = tuple(Condition(**c) for c in json.loads(row["conditions"]))
+        fields = {k: row[k] for k in BlindSpot.__dataclass_fields__ if k != "conditions"}
+        spots.append(BlindSpot(conditions=conds, **fields))
+    return spots
+
+
+@dataclass(frozen=True)
+class SyntheticBatch:
+    key: str
+    rows: int
+    requested: int
+    failures: tuple[str, ...]
+    plan: tuple[dict, ...]
+
+
+def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> SyntheticBatch:
+    sets = labelled_sets(plane, batch_id)
+    plan = plan_generation(spots, len(sets.train), plane.spec)
+    rows, failures = generate(sets.train, plan, plane.spec, plane.profile(), cycle=batch_id)
+    key = f"synthetic/{batch_id}/{run_id}.parquet"
+    plane.storage.write_parquet(key, rows)
+    plan_rows = tuple(dict(blind_spot_id=r.blind_spot.id, predicate=r.blind_spot.predicate, rows=r.rows, positives=r.positives) for r in plan)
+    plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.plan.json", list(plan_rows))
+    return SyntheticBatch(key, len(rows), sum(r.rows for r in plan), tuple(failures), plan_rows)
+
+
+def gate(plane: DataPlane, batch_id: str, synthetic: SyntheticBatch, spots: list[BlindSpot]) -> tuple[str, ValidationOutcome]:
+    sets = labelled_sets(plane, batch_id)
+    rows = plane.storage.read_parquet(synthetic.key)
+    accepted, outcome = gate_synthetic(batch_id, rows, sets.train, plane.spec, plane.profile(), spots)
+    key = synthetic.key.replace(".parquet", ".accepted.parquet")
+    plane.storage.write_parquet(key, accepted)
+    plane.write_report("synthetic_validation", batch_id, "json", asdict(outcome))
+    return key, outcome
+
+
+@dataclass(frozen=True)
+class Challenger:
+    version: str
+    run_id: str
+    uses_synthetic: bool
+    synthetic_rows: int
+    with_synthetic: dict
+    real_only: dict
+
+
+def train_challenger(plane: DataPlane, registry: Registry, batch_id: str, accepted_key: str, spots: list[BlindSpot]) -> Challenger:
+    """Train twice on the same recipe, with and without the accepted synthetic rows;
+    keep the better on the real holdout (the ablation), log it to MLflow."""
+    spec = plane.spec
+    sets = labelled_sets(plane, batch_id)
+    synthetic = plane.storage.read_parquet(accepted_key)
+    real_only = train_model(sets.train, spec)
+    real_scores = score_model("real_only", real_only, sets.holdout, spec, spots)
+    if len(synthetic):
+        augmented = train_model(sets.train, spec, synthetic=synthetic)
+        aug_scores = score_model("with_synthetic", augmented, sets.holdout, spec, spots)
+        use = prefer_synthetic(aug_scores, real_scores, spec)
+    else:
+        augmented, aug_scores, use = None, None, False
+    model = augmented if use else real_only
+    metrics = {f"real_only_{k}": v for k, v in asdict(real_scores).items() if isinstance(v, float)}
+    if aug_scores:
+        metrics.update({f"with_synthetic_{k}": v for k, v in asdict(aug_scores).items() if isinstance(v, float)})
+    run_id, version = registry.log_model_run(
+        model, f"challenger-{batch_id}",
+        params=dict(batch_id=batch_id, newest_labelled=sets.newest, train_rows=len(sets.train),
+                    synthetic_rows=len(synthetic) if use else 0, uses_synthetic=use,
+                    recency_batches=spec.training.recency_batches, recency_weight=spec.training.recency_weight,
+                    blind_spots=",".join(s.id for s in spots)),
+        metrics=metrics,
+        tags={"factory.batch": batch_id, "factory.real_hash": content_hash(sets.train), "factory.synthetic_batch": accepted_key if use else ""},
+        example=sets.train[list(spec.features)],
+        inputs={"training": sets.train[list(spec.features) + [spec.target]], "evaluation": sets.holdout[list(spec.features) + [spec.target]]},
+    )
+    return Challenger(version, run_id, use, len(synthetic), asdict(aug_scores) if aug_scores else {}, asdict(real_scores))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    champion_version: str
+    challenger_version: str
+    gate_champion: ModelScores
+    gate_challenger: ModelScores
+    backtest_champion: ModelScores | None
+    backtest_challenger: ModelScores | None
+
+
+def evaluate(plane: DataPlane, registry: Registry, batch_id: str, challenger_version: str, spots: list[BlindSpot]) -> Evaluation:
+    """Champion vs challenger on the real holdout (the gate) and on batch t (the backtest)."""
+    spec = plane.spec
+    sets = labelled_sets(plane, batch_id)
+    champion_version = registry.version_of("champion")
+    champion, challenger = registry.load("champion"), registry.load(challenger_version)
+    current = plane.validated(batch_id)
+    current = current[current[spec.target].notna()]
+    backtest = (lambda name, m: score_model(name, m, current, spec, spots)) if len(current) else (lambda *_: None)
+    result = Evaluation(
+        champion_version, challenger_version,
+        score_model("champion", champion, sets.holdout, spec, spots),
+        score_model("challenger", challenger, sets.holdout, spec, spots),
+        backtest("champion", champion), backtest("challenger", challenger),
+    )
+    plane.storage.write_json(f"evaluation/{batch_id}.json", asdict(result))
+    return result
+
+
+def promote_if_better(plane: DataPlane, registry: Registry, batch_id: str, evaluation: Evaluation) -> tuple[bool, str]:
+    promote, reason = decide_promotion(evaluation.gate_challenger, evaluation.gate_champion, plane.spec)
+    if promote:
+        registry.promote(evaluation.challenger_version, batch_id, reason, metrics={
+            "gate_auc": evaluation.gate_challenger.auc, "gate_bs_auc": evaluation.gate_challenger.bs_auc})
+    return promote, reason
+
+
+def elapsed(start: float) -> float:
+    return round(time.perf_counter() - start, 1)
+
+
+def mean_or_none(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None

@@ -1,0 +1,135 @@
+"""MLflow: one experiment per spec, one run per cycle, a registered model whose
+aliases (`champion`, `challenger`) say which version serves, and a promotion ledger
+(the alias history MLflow itself does not keep) stored under the factory root."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from factory.core.errors import RegistryError
+from factory.core.storage import Storage
+from factory.core.training import FactoryModel
+
+LEDGER_KEY = "registry/ledger.parquet"
+PIP_REQUIREMENTS = ["lightgbm==4.7.0", "pandas==2.3.3", "numpy==2.4.6", "scikit-learn==1.9.1"]
+
+
+@dataclass(frozen=True)
+class Registry:
+    tracking_uri: str
+    artifact_root: str
+    model_name: str
+    storage: Storage
+
+    @classmethod
+    def at(cls, home: str | Path, spec_name: str, storage: Storage) -> "Registry":
+        home = Path(home).resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts"), f"factory-{spec_name}", storage)
+
+    def _client(self):
+        import mlflow
+        from mlflow import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        return MlflowClient(self.tracking_uri, self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        client = self._client()
+        exp = client.get_experiment_by_name(self.model_name)
+        if exp is not None:
+            return exp.experiment_id
+        return client.create_experiment(self.model_name, artifact_location=Path(self.artifact_root).as_uri())
+
+    def log_model_run(
+        self,
+        model: FactoryModel,
+        run_name: str,
+        params: dict[str, Any],
+        metrics: dict[str, float | None],
+        tags: dict[str, str],
+        example: pd.DataFrame,
+        inputs: dict[str, pd.DataFrame] | None = None,
+    ) -> tuple[str, str]:
+        """Log a run with its model, datasets and metrics; register the model and point
+        the `challenger` alias at it. Returns (run_id, version)."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        from factory.core.pyfunc import FactoryPyfunc
+
+        client = self._client()
+        with mlflow.start_run(experiment_id=self.experiment_id(), run_name=run_name) as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+            mlflow.set_tags(tags)
+            for context, frame in (inputs or {}).items():
+                mlflow.log_input(mlflow.data.from_pandas(frame, name=f"{run_name}-{context}"), context=context)
+            example = example.head(5)
+            signature = infer_signature(example, model.predict_proba(example))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=FactoryPyfunc(model),
+                signature=signature,
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=self.model_name,
+            )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(self.model_name, "challenger", version)
+        return run.info.run_id, version
+
+    def version_of(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        client = self._client()
+        try:
+            return str(client.get_model_version_by_alias(self.model_name, alias).version)
+        except MlflowException:
+            return None
+
+    def load(self, alias_or_version: str) -> FactoryModel:
+        """The FactoryModel behind `models:/name@alias` or a version number."""
+        import mlflow
+
+        self._client()
+        ref = alias_or_version if alias_or_version.isdigit() else f"@{alias_or_version}"
+        uri = f"models:/{self.model_name}/{ref}" if ref.isdigit() else f"models:/{self.model_name}{ref}"
+        try:
+            pyfunc = mlflow.pyfunc.load_model(uri)
+        except Exception as exc:  # MLflow raises several unrelated types for a missing model
+            raise RegistryError(f"no model at {uri}: {exc}") from None
+        return pyfunc.unwrap_python_model().model
+
+    def promote(self, version: str, batch_id: str, reason: str, metrics: dict[str, Any] | None = None) -> None:
+        """Point `champion` at a version and record it in the ledger."""
+        client = self._client()
+        previous = self.version_of("champion")
+        client.set_registered_model_alias(self.model_name, "champion", version)
+        client.set_model_version_tag(self.model_name, version, "promoted_for_batch", batch_id)
+        client.set_model_version_tag(self.model_name, version, "promotion_reason", reason[:4000])
+        entry = dict(time=time.strftime("%Y-%m-%dT%H:%M:%S"), batch_id=batch_id, version=version,
+                     previous=previous or "", action="promote", reason=reason)
+        entry.update({k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))})
+        self._append_ledger(entry)
+
+    def _append_ledger(self, entry: dict[str, Any]) -> None:
+        ledger = self.ledger()
+        ledger = pd.concat([ledger, pd.DataFrame([entry])], ignore_index=True)
+        self.storage.write_parquet(LEDGER_KEY, ledger)
+
+    def ledger(self) -> pd.DataFrame:
+        """Every move of the `champion` alias, oldest first."""
+        if not self.storage.exists(LEDGER_KEY):
+            return pd.DataFrame(columns=["time", "batch_id", "version", "previous", "action", "reason"])
+        return self.storage.read_parquet(LEDGER_KEY)

@@ -1,0 +1,219 @@
+"""DatasetSpec: every dataset-specific fact lives in a YAML file, none in code.
+
+A new dataset is a new YAML file in `specs/`. Loading refuses unknown keys and
+columns that do not exist, naming them, so a typo never silently drops a rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from factory.core.errors import SpecError
+
+SUPPORTED_PERIODS = ("month",)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the raw dataset lives and how to read it."""
+
+    path: str | None = None  # relative paths resolve against the spec file's folder
+    url: str | None = None  # downloaded once into FACTORY_DATA_CACHE when path is absent
+    format: str = "csv"
+    options: dict[str, Any] = field(default_factory=dict)  # passed to pandas.read_csv
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """How rows are ordered in time. Without a year column the year is rebuilt
+    from row order: it starts at `start_year` and increments whenever the month drops."""
+
+    month: str
+    year: str | None = None
+    day: str | None = None
+    start_year: int | None = None
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    stattest_threshold: float = 0.1  # per-column drift score threshold (Evidently's default)
+    share_threshold: float = 0.3  # drifted-column share that triggers regeneration
+    report_sample_rows: int = 20000  # the Evidently HTML report runs on at most this many rows
+
+
+@dataclass(frozen=True)
+class BlindSpotSettings:
+    max_slices: int = 5
+    min_support: int = 30  # rows of the labelled batch inside a slice
+    alpha: float = 0.05  # false-discovery rate (Benjamini-Hochberg)
+    numeric_bins: int = 5  # quantile bins from the reference period
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    generator: str = "gaussian_copula"
+    synthetic_share: float = 0.1  # synthetic rows as a share of the real training rows
+    max_rows_per_slice: int = 2000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    recency_batches: int = 3  # the newest labelled batches get recency_weight
+    recency_weight: float = 3.0
+    holdout_share: float = 0.5  # share of the newest labelled batch kept for the gate only
+    synthetic_weight: float = 1.0
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+
+
+@dataclass(frozen=True)
+class PromotionSettings:
+    auc_tolerance: float = 0.005  # challenger may lose at most this much overall ROC AUC
+    blind_spot_margin: float = 0.0  # and must gain at least this on blind-spot ROC AUC
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    source: SourceSpec
+    target: str
+    positive_label: Any
+    time: TimeSpec
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    batch_period: str = "month"
+    reference_batches: int = 12
+    label_delay: int = 1
+    ids: tuple[str, ...] = ()
+    leakage: tuple[str, ...] = ()
+    pii: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()  # pandas expressions every synthetic row must satisfy
+    integer: tuple[str, ...] = ()  # numeric columns whose values are whole numbers
+    drift: DriftSettings = DriftSettings()
+    blind_spots: BlindSpotSettings = BlindSpotSettings()
+    synthesis: SynthesisSettings = SynthesisSettings()
+    training: TrainingSettings = TrainingSettings()
+    promotion: PromotionSettings = PromotionSettings()
+    spec_path: str = ""
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+    @property
+    def time_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.time.year, self.time.month, self.time.day) if c)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns a landed batch must carry (the label may arrive later)."""
+        seen: dict[str, None] = {}
+        for c in self.features + self.time_columns + self.ids:
+            seen.setdefault(c, None)
+        return tuple(seen)
+
+    def check_columns(self, columns: list[str] | tuple[str, ...]) -> None:
+        """Fail with the names of spec columns the data does not have."""
+        present = set(columns)
+        named = set(self.features + self.time_columns + self.ids + self.leakage + self.pii)
+        named.add(self.target)
+        missing = sorted(named - present)
+        if missing:
+            raise SpecError(
+                f"{self.spec_path}: column(s) {missing} named in the spec do not exist in the data "
+                f"(columns are: {sorted(present)})"
+            )
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build a frozen dataclass from a mapping, refusing unknown keys by name."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def load_spec(path: str | os.PathLike) -> DatasetSpec:
+    """Read and check a spec YAML. Errors name the file and the offending key."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"spec file {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: the spec must be a mapping of keys")
+    where = str(path)
+    top = {f.name for f in fields(DatasetSpec)} - {"spec_path"}
+    unknown = sorted(set(raw) - top)
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(top)}")
+    for key in ("name", "target", "time", "source"):
+        if raw.get(key) in (None, ""):
+            raise SpecError(f"{where}: missing required key '{key}'")
+    if "positive_label" not in raw:
+        raise SpecError(f"{where}: missing required key 'positive_label'")
+
+    nested = {
+        "source": SourceSpec,
+        "time": TimeSpec,
+        "drift": DriftSettings,
+        "blind_spots": BlindSpotSettings,
+        "synthesis": SynthesisSettings,
+        "training": TrainingSettings,
+        "promotion": PromotionSettings,
+    }
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in nested:
+            values[key] = _build(nested[key], value, f"{where}: {key}")
+        elif key in ("numeric", "categorical", "ids", "leakage", "pii", "rules", "integer"):
+            values[key] = tuple(value or ())
+        else:
+            values[key] = value
+    values.setdefault("numeric", ())
+    values.setdefault("categorical", ())
+    spec = DatasetSpec(spec_path=str(path), **values)
+    _check_consistency(spec)
+    return spec
+
+
+def _check_consistency(spec: DatasetSpec) -> None:
+    where = spec.spec_path
+    if spec.batch_period not in SUPPORTED_PERIODS:
+        raise SpecError(f"{where}: batch_period '{spec.batch_period}' is not one of {SUPPORTED_PERIODS}")
+    if not spec.features:
+        raise SpecError(f"{where}: no feature columns: list them under 'numeric' and 'categorical'")
+    leaky = sorted(set(spec.features) & set(spec.leakage + spec.pii + (spec.target,)))
+    if leaky:
+        raise SpecError(f"{where}: column(s) {leaky} are features but also target, leakage or PII")
+    both = sorted(set(spec.numeric) & set(spec.categorical))
+    if both:
+        raise SpecError(f"{where}: column(s) {both} are listed as both numeric and categorical")
+    not_numeric = sorted(set(spec.integer) - set(spec.numeric))
+    if not_numeric:
+        raise SpecError(f"{where}: 'integer' column(s) {not_numeric} are not listed under 'numeric'")
+    if spec.time.year is None and spec.time.start_year is None:
+        raise SpecError(f"{where}: time: give either 'year' (a column) or 'start_year' (rebuilt from row order)")
+    if spec.reference_batches < 2:
+        raise SpecError(f"{where}: reference_batches must be at least 2")
+    if spec.label_delay < 1:
+        raise SpecError(f"{where}: label_delay must be at least 1 batch")
+
+
+def replace(spec: DatasetSpec, **changes: Any) -> DatasetSpec:
+    """A copy of the spec with some fields changed (tests and benchmarks)."""
+    return dataclasses.replace(spec, **changes)

@@ -1,0 +1,207 @@
+"""Frozen dataclasses passed between stages. A stage never reaches into another's
+internals: what it needs from upstream arrives as one of these, or as a frame."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """Reference statistics of one column, computed once per reference snapshot."""
+
+    name: str
+    kind: str  # "numeric" | "categorical"
+    null_share: float
+    min: float | None = None
+    max: float | None = None
+    bin_edges: tuple[float, ...] = ()  # inner quantile cut points (numeric)
+    bin_shares: tuple[float, ...] = ()  # reference share per bin, len(bin_edges) + 1
+    categories: tuple[str, ...] = ()  # reference categories, most frequent first
+    category_shares: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    rows: int
+    content_hash: str
+    columns: tuple[ColumnProfile, ...]
+    positive_rate: float
+
+    def column(self, name: str) -> ColumnProfile:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """What a gate decided about a batch: blocking failures stop it, warnings do not."""
+
+    batch_id: str
+    rows: int
+    passed: bool
+    expectations: int
+    failures: tuple[str, ...] = ()  # blocking: "column 'x': rule: detail"
+    warnings: tuple[str, ...] = ()
+    rows_dropped: int = 0  # row-level gates (synthetic batches)
+    report_uri: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    kind: str
+    test: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    batch_id: str
+    rows: int
+    drift_share: float
+    drifted_columns: tuple[str, ...]
+    columns: tuple[ColumnDrift, ...]
+    report_uri: str = ""
+    mean_score: float = 0.0  # champion's mean predicted positive probability on the batch
+    estimated_auc: float | None = None  # label-free estimate from calibrated scores
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One clause of a blind-spot predicate: column op value."""
+
+    column: str
+    op: str  # "==" | ">=" | "<" | "is_null"
+    value: Any = None
+
+    def mask(self, df: pd.DataFrame) -> pd.Series:
+        col = df[self.column]
+        if self.op == "==":
+            return (col == self.value).fillna(False).astype(bool)
+        if self.op == ">=":
+            return (col >= self.value).fillna(False).astype(bool)
+        if self.op == "<":
+            return (col < self.value).fillna(False).astype(bool)
+        if self.op == "is_null":
+            return col.isna()
+        raise ValueError(f"unknown operator {self.op!r}")
+
+    def text(self) -> str:
+        if self.op == "is_null":
+            return f"{self.column} IS NULL"
+        value = f"'{self.value}'" if isinstance(self.value, str) else f"{self.value:g}"
+        return f"{self.column} {'=' if self.op == '==' else self.op} {value}"
+
+
+@dataclass(frozen=True)
+class BlindSpot:
+    """A readable slice where the model fails (error) or has never been (coverage)."""
+
+    conditions: tuple[Condition, ...]
+    kind: str  # "error" | "coverage"
+    support: int  # rows of the batch it was found on
+    errors: int
+    error_rate: float
+    error_low: float  # 95% interval of the error rate
+    error_high: float
+    overall_error: float
+    lift: float
+    p_value: float
+    positive_share: float  # label mix synthesis aims for
+    train_support: int = 0
+
+    @property
+    def id(self) -> str:
+        """Stable across cycles for the same predicate."""
+        key = json.dumps([[c.column, c.op, c.value] for c in self.conditions], default=str)
+        return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+    @property
+    def predicate(self) -> str:
+        return " AND ".join(c.text() for c in self.conditions)
+
+    def mask(self, df: pd.DataFrame) -> pd.Series:
+        m = pd.Series(True, index=df.index)
+        for c in self.conditions:
+            m &= c.mask(df)
+        return m
+
+    def as_row(self) -> dict[str, Any]:
+        row = {k: v for k, v in asdict(self).items() if k != "conditions"}
+        row.update(blind_spot_id=self.id, predicate=self.predicate)
+        row["conditions"] = json.dumps([asdict(c) for c in self.conditions], default=str)
+        return row
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """Metrics of one model on one real labelled set, overall and inside the blind spots."""
+
+    model: str
+    rows: int
+    auc: float | None
+    f1: float | None
+    recall: float | None
+    bs_rows: int = 0
+    bs_auc: float | None = None
+    bs_f1: float | None = None
+    auc_low: float | None = None
+    auc_high: float | None = None
+    bs_auc_low: float | None = None
+    bs_auc_high: float | None = None
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    champion_version: str | None
+    challenger_version: str | None
+
+
+@dataclass(frozen=True)
+class CycleRow:
+    """One printed line of a replay: what the factory saw and did for one batch."""
+
+    batch: str
+    rows: int
+    drift_share: float
+    blind_spots: int
+    synthetic_accepted: int
+    champion_auc: float | None
+    challenger_auc: float | None
+    champion_bs_f1: float | None
+    challenger_bs_f1: float | None
+    promoted: bool
+    synthetic_used: bool
+    seconds: float
+    note: str = ""
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars and containers to plain Python (Dagster metadata, JSON)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def metrics_dict(obj: Any) -> dict[str, Any]:
+    return plain(asdict(obj)) if hasattr(obj, "__dataclass_fields__") else plain(dict(obj))
+
