@@ -1,0 +1,217 @@
+"""`factory`: replay a dataset through the loop, land a batch, show the ledger, start the UI.
+
+Every command takes --root (or FACTORY_ROOT) and --spec (or FACTORY_SPEC); the
+Dagster instance, the MLflow store and the DuckDB file live under FACTORY_HOME
+(default: the root when it is local, else .factory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from factory.core.errors import FactoryError
+
+DAGSTER_YAML = """telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the full log is in the Dagster UI
+
+
+def _configure(args: argparse.Namespace) -> Path:
+    """Export the configuration before factory.definitions is imported, and prepare
+    the local Dagster instance. Returns FACTORY_HOME."""
+    os.environ["FACTORY_ROOT"] = args.root
+    os.environ["FACTORY_SPEC"] = str(Path(args.spec).resolve())
+    from factory.defs.resources import default_home
+
+    home = Path(default_home(args.root)).resolve()
+    os.environ["FACTORY_HOME"] = str(home)
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return home
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+COLUMNS = [("batch", 8), ("rows", 6), ("drift", 6), ("spots", 5), ("synth", 6), ("champ_auc", 9), ("chall_auc", 9),
+           ("champ_bsf1", 10), ("chall_bsf1", 10), ("synth_used", 10), ("promoted", 8), ("seconds", 7)]
+
+
+def _print_row(values: list[str]) -> None:
+    print("  ".join(str(v).rjust(w) for v, (_, w) in zip(values, COLUMNS)), flush=True)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    home = _configure(args)
+    import dagster as dg
+
+    from factory.core.dataset import BATCH, load_dataset
+    from factory.core.plane import reference_from_source
+    from factory.core.types import CycleRow
+    from factory.definitions import defs
+    from factory.defs.partitions import batches
+    from factory.defs.resources import FactoryResource
+
+    factory = FactoryResource()
+    spec, plane = factory.spec, factory.plane
+    instance = dg.DagsterInstance.get()
+    print(f"factory replay: dataset '{spec.name}', root {plane.storage.uri('')}, state {home}", flush=True)
+    dataset = load_dataset(spec)
+    _, later = reference_from_source(spec, dataset)
+    if not plane.has_reference() or factory.registry.version_of("champion") is None:
+        print("bootstrap: reference snapshot and first champion ...", flush=True)
+        result = defs.resolve_job_def("bootstrap_job").execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        if not result.success:
+            print("bootstrap failed: see the Dagster run log (make ui)", file=sys.stderr)
+            return 1
+    cycles = later[: args.cycles]
+    _print_row([name for name, _ in COLUMNS])
+    rows = []
+    job = defs.resolve_job_def("flywheel_job")
+    for batch_id in cycles:
+        start = time.perf_counter()
+        landing = plane.land_frame(batch_id, dataset[dataset[BATCH] == batch_id].drop(columns=[BATCH]))
+        instance.add_dynamic_partitions(batches.name, [batch_id])
+        result = job.execute_in_process(instance=instance, partition_key=batch_id, raise_on_error=False,
+                                        tags={"factory/trigger": "replay"}, run_config=QUIET)
+        row = _cycle_row(result, batch_id, time.perf_counter() - start, CycleRow, landing.created)
+        rows.append(row)
+        _print_row([row.batch, row.rows, _fmt(row.drift_share, 2), row.blind_spots, row.synthetic_accepted,
+                    _fmt(row.champion_auc), _fmt(row.challenger_auc), _fmt(row.champion_bs_f1), _fmt(row.challenger_bs_f1),
+                    "yes" if row.synthetic_used else "no", "yes" if row.promoted else "no", f"{row.seconds:.0f}"])
+        if row.note:
+            print(f"  note: {row.note}", flush=True)
+    summary = {"spec": spec.name, "cycles": [asdict(r) for r in rows]}
+    uri = plane.storage.write_json("summary.json", summary)
+    print(f"summary written to {uri}", flush=True)
+    return 0
+
+
+def _cycle_row(result, batch_id: str, seconds: float, CycleRow, created: bool):  # noqa: N803 - a class passed in
+    """Read what one flywheel run produced into a printed row."""
+    def value(node: str):
+        try:
+            return result.output_for_node(node)
+        except Exception:  # the step did not run (e.g. the batch was quarantined)
+            return None
+
+    validation, drift, search = value("validated_batch"), value("drift_report"), value("blind_spots")
+    synthetic, chall, evaluation, promotion = value("synthetic_validation"), value("challenger"), value("evaluation"), value("promotion")
+    note = "" if created else "batch already landed (same content): re-ran the loop"
+    if validation is not None and not validation.passed:
+        note = f"quarantined: {validation.failures[0]}"
+    elif not result.success:
+        note = "the run failed: see its log in the Dagster UI (make ui)"
+    back_champ = evaluation.backtest_champion if evaluation else None
+    back_chall = evaluation.backtest_challenger if evaluation else None
+    return CycleRow(
+        batch=batch_id,
+        rows=validation.rows if validation else 0,
+        drift_share=drift.drift_share if drift else 0.0,
+        blind_spots=len(search.blind_spots) if search else 0,
+        synthetic_accepted=chall.synthetic_rows if chall else 0,
+        champion_auc=back_champ.auc if back_champ else None,
+        challenger_auc=back_chall.auc if back_chall else None,
+        champion_bs_f1=back_champ.bs_f1 if back_champ else None,
+        challenger_bs_f1=back_chall.bs_f1 if back_chall else None,
+        promoted=bool(promotion and promotion["promoted"]),
+        synthetic_used=bool(chall and chall.uses_synthetic),
+        seconds=round(seconds, 1),
+        note=note,
+    )
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    _configure(args)
+    from factory.defs.resources import FactoryResource
+
+    path = Path(args.file)
+    fmt = "parquet" if path.suffix == ".parquet" else "csv"
+    landing = FactoryResource().plane.land(args.batch_id, path.read_bytes(), fmt)
+    verb = "landed" if landing.created else "already landed with the same content (no-op)"
+    print(f"batch {args.batch_id} {verb}: {landing.key} sha256 {landing.sha256[:12]}")
+    return 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    _configure(args)
+    from factory.defs.resources import FactoryResource
+
+    ledger = FactoryResource().registry.ledger()
+    print(ledger.to_string(index=False) if len(ledger) else "no promotion yet")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    _configure(args)
+    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="factory", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--root", default=os.environ.get("FACTORY_ROOT", ".factory"),
+                        help="storage root: a local folder or s3://bucket/prefix (env FACTORY_ROOT; default .factory)")
+        sp.add_argument("--spec", default=os.environ.get("FACTORY_SPEC", "specs/hotel.yaml"),
+                        help="dataset spec YAML (env FACTORY_SPEC; default specs/hotel.yaml)")
+
+    r = sub.add_parser("replay", help="replay a dataset: reference period, then one batch per cycle through Dagster")
+    common(r)
+    r.add_argument("--cycles", type=int, default=3, help="number of batches to land and run (default 3)")
+    r.set_defaults(func=cmd_replay)
+
+    land = sub.add_parser("land", help="land a batch file (csv in the spec's format, or parquet) under landing/")
+    common(land)
+    land.add_argument("batch_id", help="the batch id, e.g. 2017-08")
+    land.add_argument("file", help="path of the batch file")
+    land.set_defaults(func=cmd_land)
+
+    ledger = sub.add_parser("ledger", help="print the promotion ledger: which version was champion, when and why")
+    common(ledger)
+    ledger.set_defaults(func=cmd_ledger)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) over the root on 127.0.0.1")
+    common(ui)
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FactoryError as exc:
+        print(f"factory: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

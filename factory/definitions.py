@@ -1,0 +1,17 @@
+"""The Dagster code location that workspace.yaml loads."""
+
+import dagster as dg
+
+from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
+from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
+from factory.defs.jobs import bootstrap_job, flywheel_job, ingest_job, regeneration_job
+from factory.defs.resources import FactoryResource, StorageIOManager
+
+defs = dg.Definitions(
+    assets=reference_assets + ingest_assets + regeneration_assets,
+    jobs=[bootstrap_job, ingest_job, regeneration_job, flywheel_job],
+    sensors=[landing_sensor, drift_sensor],
+    schedules=[daily_regeneration],
+    resources={"factory": FactoryResource(), "io_manager": StorageIOManager()},
+    executor=dg.in_process_executor,
+)

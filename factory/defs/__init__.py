@@ -1,0 +1,1 @@
+"""Thin Dagster wrappers: unpack resources, call factory.core, report metadata."""

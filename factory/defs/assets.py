@@ -1,0 +1,176 @@
+"""The loop as assets. Each body unpacks resources, calls factory.core and reports."""
+
+
+from dataclasses import asdict
+
+import dagster as dg
+import pandas as pd
+
+from factory.core import flywheel
+from factory.core.blind_spots import SliceSearch
+from factory.core.dataset import load_dataset
+from factory.core.drift import detect_drift, drift_table
+from factory.core.plane import reference_from_source
+from factory.core.profile import profile_reference
+from factory.core.types import DriftReport, ValidationOutcome, plain
+from factory.core.validation import validate_batch
+from factory.defs.partitions import batches
+from factory.defs.resources import FactoryResource
+
+LOOP = "flywheel"
+
+
+def _md(rows: list[dict]) -> dg.MetadataValue:
+    if not rows:
+        return dg.MetadataValue.md("_none_")
+    frame = pd.DataFrame(rows)
+    return dg.MetadataValue.md(frame.to_markdown(index=False, floatfmt=".3f"))
+
+
+@dg.asset(group_name="reference", description="The training world: the spec's first batches and their statistics (bins, categories, ranges), computed once.")
+def reference_snapshot(factory: FactoryResource) -> dg.MaterializeResult:
+    dataset = load_dataset(factory.spec)
+    reference, later = reference_from_source(factory.spec, dataset)
+    profile = profile_reference(reference, factory.spec)
+    factory.plane.write_reference(reference, profile)
+    return dg.MaterializeResult(metadata={
+        "rows": len(reference), "content_hash": profile.content_hash,
+        "batches": f"{reference['_batch'].min()} .. {reference['_batch'].max()}",
+        "positive_rate": float(profile.positive_rate), "later_batches": len(later),
+        "path": dg.MetadataValue.path(factory.plane.storage.uri("reference/")),
+    })
+
+
+@dg.asset(group_name="reference", deps=[reference_snapshot], description="The first champion, trained on the reference period; promoted without a baseline. A no-op once a champion exists.")
+def initial_champion(factory: FactoryResource) -> dg.MaterializeResult:
+    existing = factory.registry.version_of("champion")
+    version = existing or flywheel.train_initial_champion(factory.plane, factory.registry)
+    return dg.MaterializeResult(metadata={"champion_version": version, "trained_now": existing is None})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches, description="A production batch as it landed under landing/: rows and content hash.")
+def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
+    batch_id = context.partition_key
+    frame = factory.plane.read_landed(batch_id)
+    manifest = factory.plane.storage.read_json(f"landing/{batch_id}.json")
+    return dg.MaterializeResult(metadata={
+        "rows": len(frame), "columns": len(frame.columns), "sha256": manifest["sha256"],
+        "source": dg.MetadataValue.path(factory.plane.storage.uri(manifest["key"])),
+    })
+
+
+@dg.asset(
+    group_name=LOOP, partitions_def=batches, deps=[landed_batch, initial_champion],
+    check_specs=[dg.AssetCheckSpec("ingest_gate", asset="validated_batch", blocking=True,
+                                   description="Great Expectations suite from the reference: a structural failure quarantines the batch and stops the loop.")],
+    description="The landed batch after the ingest gate (Great Expectations), normalised. A failing batch is copied to quarantine/ and nothing downstream runs.",
+)
+def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource):
+    batch_id, plane = context.partition_key, factory.plane
+    outcome = validate_batch(batch_id, plane.read_landed(batch_id), factory.spec, plane.profile())
+    report = plane.write_report("validation", batch_id, "json", asdict(outcome))
+    meta = {"rows": outcome.rows, "expectations": outcome.expectations, "failures": len(outcome.failures),
+            "warnings": len(outcome.warnings), "report": dg.MetadataValue.path(report)}
+    if not outcome.passed:
+        where = plane.quarantine(outcome)
+        context.log.error("\n".join(outcome.failures))
+        yield dg.Output(outcome, metadata={**meta, "quarantined": dg.MetadataValue.path(where)})
+        yield dg.AssetCheckResult(check_name="ingest_gate", passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                  metadata={"failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in outcome.failures)),
+                                            "quarantined": dg.MetadataValue.path(where)})
+        return
+    plane.write_validated(batch_id, plane.normalise(plane.read_landed(batch_id), batch_id))
+    yield dg.Output(outcome, metadata=meta)
+    yield dg.AssetCheckResult(check_name="ingest_gate", passed=True,
+                              metadata={"warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings) or "none")})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches, description="Drift of the batch against the reference (Evidently DataDriftPreset): drift share, drifted columns, HTML report.")
+def drift_report(context: dg.AssetExecutionContext, factory: FactoryResource, validated_batch: ValidationOutcome) -> dg.Output[DriftReport]:
+    batch_id, plane = context.partition_key, factory.plane
+    report, html = detect_drift(batch_id, plane.reference(), plane.validated(batch_id), factory.spec)
+    html_uri = plane.write_report("drift", batch_id, "html", html)
+    plane.write_report("drift", batch_id, "parquet", drift_table(report))
+    drifted = [dict(column=c.column, test=c.test, score=c.score, threshold=c.threshold) for c in report.columns if c.drifted]
+    return dg.Output(report, metadata={
+        "drift_share": float(report.drift_share), "drifted_columns": _md(drifted),
+        "n_drifted": len(report.drifted_columns), "evidently_report": dg.MetadataValue.path(html_uri),
+        "share_threshold": factory.spec.drift.share_threshold,
+    })
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches, deps=[validated_batch],
+          description="Readable slices of the newest labelled batch where the champion errs significantly more than overall.")
+def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.Output[SliceSearch]:
+    champion = factory.registry.load("champion")
+    search = flywheel.discover(factory.plane, champion, context.partition_key)
+    rows = [dict(predicate=s.predicate, support=s.support, error=s.error_rate, error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]",
+                 lift=s.lift, id=s.id) for s in search.blind_spots]
+    return dg.Output(search, metadata={"blind_spots": _md(rows), "count": len(rows), "slices_tested": search.tested,
+                                       "significant": search.significant, "reason": search.reason or "found"})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches,
+          description="Synthetic rows for exactly the blind spots (SDV GaussianCopula per class), each with lineage columns.")
+def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource, blind_spots: SliceSearch) -> dg.Output[flywheel.SyntheticBatch]:
+    result = flywheel.synthesize(factory.plane, context.partition_key, list(blind_spots.blind_spots), context.run_id[:8])
+    for failure in result.failures:
+        context.log.warning(failure)
+    return dg.Output(result, metadata={"rows": result.rows, "requested": result.requested, "failures": len(result.failures),
+                                       "plan": _md(list(result.plan)), "path": dg.MetadataValue.path(factory.plane.storage.uri(result.key))})
+
+
+@dg.asset(
+    group_name=LOOP, partitions_def=batches,
+    check_specs=[dg.AssetCheckSpec("synthetic_gate", asset="synthetic_validation", blocking=True,
+                                   description="Rows failing the suite, a business rule, their predicate, or copying a real row are dropped; a missing lineage column rejects the batch.")],
+    description="The synthetic rows that passed the gate (Great Expectations suite, business rules, predicates, no copies of real rows).",
+)
+def synthetic_validation(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_batch: flywheel.SyntheticBatch, blind_spots: SliceSearch):
+    key, outcome = flywheel.gate(factory.plane, context.partition_key, synthetic_batch, list(blind_spots.blind_spots))
+    accepted = outcome.rows - outcome.rows_dropped if outcome.passed else 0
+    yield dg.Output(key, metadata={"accepted": accepted, "dropped": outcome.rows_dropped, "generated": outcome.rows})
+    yield dg.AssetCheckResult(check_name="synthetic_gate", passed=outcome.passed, severity=dg.AssetCheckSeverity.ERROR,
+                              metadata={"dropped": outcome.rows_dropped, "reasons": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings + outcome.failures) or "none")})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches,
+          description="The challenger, trained with and without the accepted synthetic rows (ablation); the better on the real holdout is registered in MLflow.")
+def challenger(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_validation: str, blind_spots: SliceSearch) -> dg.Output[flywheel.Challenger]:
+    result = flywheel.train_challenger(factory.plane, factory.registry, context.partition_key, synthetic_validation, list(blind_spots.blind_spots))
+    rows = [dict(model=name, **{k: scores.get(k) for k in ("auc", "bs_auc", "f1", "bs_f1")}) for name, scores in
+            (("real_only", result.real_only), ("with_synthetic", result.with_synthetic)) if scores]
+    return dg.Output(result, metadata={"version": result.version, "uses_synthetic": result.uses_synthetic,
+                                       "ablation": _md(plain(rows)), "mlflow_run": dg.MetadataValue.url(factory.run_url(result.run_id))})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches,
+          description="Champion vs challenger on real data only: the holdout judges the gate; the batch itself is the backtest.")
+def evaluation(context: dg.AssetExecutionContext, factory: FactoryResource, challenger: flywheel.Challenger, blind_spots: SliceSearch) -> dg.Output[flywheel.Evaluation]:
+    result = flywheel.evaluate(factory.plane, factory.registry, context.partition_key, challenger.version, list(blind_spots.blind_spots))
+    rows = [dict(set=s, **{k: asdict(m)[k] for k in ("model", "rows", "auc", "bs_auc", "f1", "bs_f1")}) for s, m in
+            (("gate", result.gate_champion), ("gate", result.gate_challenger), ("backtest", result.backtest_champion), ("backtest", result.backtest_challenger)) if m]
+    meta = {"scores": _md(plain(rows))}
+    for name, m in (("champion", result.backtest_champion), ("challenger", result.backtest_challenger)):
+        if m is not None:
+            meta.update({f"backtest_{name}_auc": plain(m.auc) or 0.0, f"backtest_{name}_bs_f1": plain(m.bs_f1) or 0.0})
+    return dg.Output(result, metadata=meta)
+
+
+@dg.asset(
+    group_name=LOOP, partitions_def=batches,
+    check_specs=[dg.AssetCheckSpec("promotion_gate", asset="promotion",
+                                   description="Did the challenger beat the champion on real held-out data (overall within tolerance, blind spots by the margin)? WARN when the champion is kept.")],
+    description="Moves the MLflow alias `champion` to the challenger only if it wins the gate; records the decision in the ledger.",
+)
+def promotion(context: dg.AssetExecutionContext, factory: FactoryResource, evaluation: flywheel.Evaluation):
+    promoted, reason = flywheel.promote_if_better(factory.plane, factory.registry, context.partition_key, evaluation)
+    context.log.info(reason)
+    yield dg.Output({"promoted": promoted, "reason": reason}, metadata={"promoted": promoted, "reason": reason,
+                                                                          "champion_version": factory.registry.version_of("champion")})
+    yield dg.AssetCheckResult(check_name="promotion_gate", passed=promoted, severity=dg.AssetCheckSeverity.WARN, metadata={"reason": reason})
+
+
+reference_assets = [reference_snapshot, initial_champion]
+ingest_assets = [landed_batch, validated_batch, drift_report]
+regeneration_assets = [blind_spots, synthetic_batch, synthetic_validation, challenger, evaluation, promotion]

@@ -1,0 +1,23 @@
+"""Jobs an operator (or a sensor) launches, one partition (batch) at a time."""
+
+import dagster as dg
+
+from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
+from factory.defs.partitions import batches
+
+bootstrap_job = dg.define_asset_job(
+    "bootstrap_job", selection=reference_assets,
+    description="Snapshot the reference period and train the first champion (once, before any batch).",
+)
+ingest_job = dg.define_asset_job(
+    "ingest_job", selection=ingest_assets, partitions_def=batches,
+    description="Read a landed batch, run the ingest gate, measure drift.",
+)
+regeneration_job = dg.define_asset_job(
+    "regeneration_job", selection=regeneration_assets, partitions_def=batches,
+    description="Find blind spots, synthesise and gate rows for them, retrain, evaluate on real data, promote if better.",
+)
+flywheel_job = dg.define_asset_job(
+    "flywheel_job", selection=ingest_assets + regeneration_assets, partitions_def=batches,
+    description="The whole loop for one batch: ingest, drift, blind spots, synthesis, retrain, evaluation, promotion.",
+)

@@ -1,0 +1,9 @@
+"""One partition per landed batch, keyed by its id (`YYYY-MM`).
+
+Dynamic rather than time-window partitions: batch ids come from the data and the
+spec's period, not the wall clock, so replaying 2016 and serving live batches work
+alike, and a partition exists only once its batch has landed."""
+
+import dagster as dg
+
+batches = dg.DynamicPartitionsDefinition(name="batches")
