@@ -77,11 +77,11 @@ class Registry:
             for context, frame in (inputs or {}).items():
                 mlflow.log_input(mlflow.data.from_pandas(frame, name=f"{run_name}-{context}"), context=context)
             example = example.head(5)
-            signature = infer_signature(example, model.predict_proba(example))
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=FactoryPyfunc(model),
-                signature=signature,
+                signature=infer_signature(example, model.predict_proba(example)),
+                input_example=example,
                 pip_requirements=PIP_REQUIREMENTS,
                 registered_model_name=self.model_name,
             )

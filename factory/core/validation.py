@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from factory.core.spec import DatasetSpec
@@ -146,6 +147,11 @@ def gate_synthetic(
             continue
         bad.iloc[list(idx)] = True
         reasons[_describe(res)] = len(idx)
+    if failures:  # structural (a column missing): every row is rejected; the row checks below need the columns
+        return frame.iloc[:0], ValidationOutcome(
+            batch_id=batch_id, rows=len(frame), passed=False, expectations=len(results),
+            failures=tuple(failures), rows_dropped=len(frame),
+        )
     for rule in spec.rules:
         ok = frame.eval(rule).fillna(False).astype(bool)
         bad |= ~ok
@@ -179,6 +185,18 @@ def gate_synthetic(
 
 def exact_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: list[str]) -> pd.Series:
     """True for synthetic rows whose features equal some real row's exactly."""
-    real_keys = set(pd.util.hash_pandas_object(real[columns].astype(str), index=False).to_numpy())
-    syn_keys = pd.util.hash_pandas_object(synthetic[columns].astype(str), index=False).to_numpy()
+    real_keys = set(_row_keys(real, columns))
+    syn_keys = _row_keys(synthetic, columns)
     return pd.Series([k in real_keys for k in syn_keys], index=synthetic.index)
+
+
+def _row_keys(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A hash per row that ignores the dtype (the generator emits int 2 where real rows
+    hold float 2.0) and the kind of missing value (NaN or None)."""
+    parts = {}
+    for col in columns:
+        values = df[col]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            values = values.astype(float)
+        parts[col] = values.astype(str).where(values.notna(), "<NA>")
+    return pd.util.hash_pandas_object(pd.DataFrame(parts, index=df.index), index=False).to_numpy()

@@ -27,18 +27,27 @@ def landing_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource
     )
 
 
-@dg.asset_sensor(asset_key=drift_report.key, job=regeneration_job,
-                 description="Starts regeneration for a batch whose drift share passes the spec's share_threshold. The cursor is the last drift materialisation seen; the run key is the batch, so a batch triggers at most once.")
-def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, factory: FactoryResource):
-    materialization = asset_event.asset_materialization
-    share = materialization.metadata.get("drift_share")
-    share = share.value if share is not None else 0.0
-    batch_id = materialization.partition
-    if share >= factory.spec.drift.share_threshold:
-        yield dg.RunRequest(run_key=f"regenerate-{batch_id}", partition_key=batch_id,
-                            tags={"factory/trigger": "drift", "factory/drift_share": f"{share:.3f}"})
-    else:
-        yield dg.SkipReason(f"batch {batch_id}: drift share {share:.2f} below {factory.spec.drift.share_threshold}")
+@dg.sensor(job=regeneration_job, minimum_interval_seconds=60,
+           description="Starts regeneration for a batch whose drift share passes the spec's share_threshold. The cursor is the storage id of the last drift materialisation seen; the run key is the batch, so a batch triggers at most once.")
+def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) -> dg.SensorResult:
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=drift_report.key, after_storage_id=after), limit=100, ascending=True).records
+    threshold = factory.spec.drift.share_threshold
+    requests, skipped = [], []
+    for record in records:
+        materialization = record.asset_materialization
+        share = materialization.metadata.get("drift_share")
+        share = float(share.value) if share is not None else 0.0
+        batch_id = materialization.partition
+        if share >= threshold:
+            requests.append(dg.RunRequest(run_key=f"regenerate-{batch_id}", partition_key=batch_id,
+                                          tags={"factory/trigger": "drift", "factory/drift_share": f"{share:.3f}"}))
+        else:
+            skipped.append(f"{batch_id} ({share:.2f})")
+    cursor = str(records[-1].storage_id) if records else context.cursor
+    skip = None if requests else dg.SkipReason(f"no batch above drift share {threshold}; below: {', '.join(skipped) or 'none new'}")
+    return dg.SensorResult(run_requests=requests, cursor=cursor, skip_reason=skip)
 
 
 @dg.schedule(cron_schedule="0 6 * * *", job=regeneration_job,

@@ -1,0 +1,23 @@
+"""Shared fixtures: the hotel spec and its real data, loaded once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from factory.core.dataset import load_dataset
+from factory.core.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def hotel_spec():
+    return load_spec(REPO / "specs" / "hotel.yaml")
+
+
+@pytest.fixture(scope="session")
+def hotel_data(hotel_spec):
+    """The whole hotel dataset, normalised. Shared: copy before changing it."""
+    return load_dataset(hotel_spec)

@@ -1,0 +1,138 @@
+"""Loading a dataset spec: both shipped specs load; mistakes are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from factory.core.errors import SpecError
+from factory.core.spec import DatasetSpec, load_spec
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+HOTEL_TEXT = (SPECS / "hotel.yaml").read_text()
+
+
+def write_spec(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def edited(old: str, new: str) -> str:
+    assert HOTEL_TEXT.count(old) == 1, f"hotel.yaml no longer contains {old!r} exactly once"
+    return HOTEL_TEXT.replace(old, new)
+
+
+def test_hotel_spec_loads():
+    spec = load_spec(SPECS / "hotel.yaml")
+    assert isinstance(spec, DatasetSpec)
+    assert spec.name == "hotel"
+    assert spec.target == "is_canceled"
+    assert spec.positive_label == 1
+    assert "lead_time" in spec.numeric and "agent" in spec.categorical
+    assert spec.features == spec.numeric + spec.categorical
+    assert spec.time_columns == ("arrival_date_year", "arrival_date_month", "arrival_date_day_of_month")
+    assert "booking_changes" in spec.leakage
+    assert spec.rules and spec.spec_path.endswith("hotel.yaml")
+
+
+def test_bank_spec_loads():
+    spec = load_spec(SPECS / "bank.yaml")
+    assert spec.name == "bank"
+    assert spec.target == "y"
+    assert spec.positive_label == "yes"
+    assert spec.time.year is None and spec.time.start_year == 2008
+    assert spec.source.options == {"sep": ";"}
+    assert spec.leakage == ("duration",)
+    assert "duration" not in spec.features
+
+
+def test_unset_sections_take_defaults():
+    spec = load_spec(SPECS / "hotel.yaml")  # hotel.yaml has no `training:` section
+    assert spec.training.n_estimators == 300
+    assert spec.promotion.auc_tolerance == 0.005
+
+
+def test_copied_spec_text_loads_from_tmp(tmp_path):
+    spec = load_spec(write_spec(tmp_path, HOTEL_TEXT))
+    assert spec.name == "hotel"
+    assert spec.spec_path == str(tmp_path / "spec.yaml")
+
+
+def test_unknown_top_level_key_is_named(tmp_path):
+    path = write_spec(tmp_path, HOTEL_TEXT + "\ncolour_scheme: blue\n")
+    with pytest.raises(SpecError, match="colour_scheme"):
+        load_spec(path)
+
+
+def test_misspelt_top_level_key_is_named(tmp_path):
+    path = write_spec(tmp_path, edited("label_delay: 1 ", "label_dealy: 1 "))
+    with pytest.raises(SpecError, match="label_dealy"):
+        load_spec(path)
+
+
+def test_unknown_nested_key_is_named_with_its_section(tmp_path):
+    path = write_spec(tmp_path, HOTEL_TEXT + "\ntraining:\n  n_estimator: 10\n")
+    with pytest.raises(SpecError, match="n_estimator") as info:
+        load_spec(path)
+    assert "training" in str(info.value)
+
+
+def test_unknown_key_under_existing_section_is_named(tmp_path):
+    path = write_spec(tmp_path, edited("  share_threshold: 0.3\n", "  share_threshold: 0.3\n  shares_treshold: 0.2\n"))
+    with pytest.raises(SpecError, match="shares_treshold"):
+        load_spec(path)
+
+
+def test_known_nested_key_is_applied(tmp_path):
+    spec = load_spec(write_spec(tmp_path, HOTEL_TEXT + "\ntraining:\n  n_estimators: 10\n"))
+    assert spec.training.n_estimators == 10
+    assert spec.training.learning_rate == 0.05  # the rest keep their defaults
+
+
+def test_missing_target_is_named(tmp_path):
+    path = write_spec(tmp_path, edited("target: is_canceled\n", ""))
+    with pytest.raises(SpecError, match="'target'"):
+        load_spec(path)
+
+
+def test_missing_spec_file_is_reported(tmp_path):
+    with pytest.raises(SpecError, match="does not exist"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_leakage_column_as_feature_is_refused(tmp_path):
+    path = write_spec(
+        tmp_path,
+        edited("  - total_of_special_requests\ninteger:", "  - total_of_special_requests\n  - booking_changes\ninteger:"),
+    )
+    with pytest.raises(SpecError, match="booking_changes"):
+        load_spec(path)
+
+
+def test_target_as_feature_is_refused(tmp_path):
+    path = write_spec(tmp_path, edited("  - company\n", "  - company\n  - is_canceled\n"))
+    with pytest.raises(SpecError, match="is_canceled"):
+        load_spec(path)
+
+
+def test_integer_column_not_numeric_is_refused(tmp_path):
+    path = write_spec(tmp_path, edited("integer:\n", "integer:\n  - hotel\n"))
+    with pytest.raises(SpecError, match="hotel"):
+        load_spec(path)
+
+
+def test_check_columns_names_the_missing_column():
+    spec = load_spec(SPECS / "hotel.yaml")
+    present = [c for c in spec.required_columns + spec.leakage + (spec.target,) if c != "adr"]
+    spec.check_columns(present + ["adr"])  # everything present: no error
+    with pytest.raises(SpecError, match="adr"):
+        spec.check_columns(present)
+
+
+def test_check_columns_requires_leakage_and_target_columns_too():
+    spec = load_spec(SPECS / "hotel.yaml")
+    present = list(spec.required_columns + spec.leakage)
+    with pytest.raises(SpecError, match="is_canceled"):
+        spec.check_columns(present)

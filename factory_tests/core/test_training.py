@@ -1,0 +1,162 @@
+"""Training, scoring on real rows, and the promotion and ablation rules."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factory.core.dataset import BATCH
+from factory.core.spec import PromotionSettings, replace
+from factory.core.training import (
+    decide_promotion, prefer_synthetic, recency_weights, score_model, split_holdout, train_model,
+)
+from factory.core.types import BlindSpot, Condition, ModelScores
+
+
+@pytest.fixture(scope="module")
+def small_spec(hotel_spec):
+    return replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, n_estimators=40, learning_rate=0.1))
+
+
+@pytest.fixture(scope="module")
+def model(hotel_reference, small_spec):
+    return train_model(hotel_reference.sample(8000, random_state=0), small_spec)
+
+
+def test_model_trained_on_reference_ranks_a_later_batch(model, small_spec, hotel_batch):
+    batch = hotel_batch("2016-08")
+    scores = score_model("champion", model, batch, small_spec)
+    assert scores.model == "champion"
+    assert scores.rows == len(batch)
+    assert scores.auc > 0.8
+    assert scores.auc_low <= scores.auc <= scores.auc_high
+    assert 0 < scores.f1 <= 1 and 0 < scores.recall <= 1
+    assert scores.bs_rows == 0 and scores.bs_auc is None  # no blind spots given
+
+
+def test_scores_inside_blind_spots(model, small_spec, hotel_batch):
+    batch = hotel_batch("2016-08")
+    spot = BlindSpot((Condition("hotel", "==", "Resort Hotel"),), "error", 100, 30, 0.3, 0.2, 0.4, 0.15, 2.0, 1e-5, 0.3)
+    scores = score_model("champion", model, batch, small_spec, [spot])
+    assert scores.bs_rows == int((batch["hotel"] == "Resort Hotel").sum())
+    assert 0.5 < scores.bs_auc <= 1
+    assert scores.bs_auc_low <= scores.bs_auc <= scores.bs_auc_high
+
+
+def test_model_scores_raw_frames_with_unseen_categories(model, small_spec, hotel_batch):
+    batch = hotel_batch("2016-08").head(50)
+    batch["country"] = "Atlantis"
+    p = model.predict_proba(batch)
+    assert p.shape == (50,)
+    assert np.all((p >= 0) & (p <= 1))
+    assert set(np.unique(model.predict(batch))) <= {0, 1}
+
+
+def test_training_is_deterministic_for_a_seed(hotel_reference, small_spec, hotel_batch):
+    train = hotel_reference.sample(2000, random_state=3)
+    spec = replace(small_spec, training=dataclasses.replace(small_spec.training, n_estimators=10))
+    batch = hotel_batch("2016-08").head(300)
+    a = train_model(train, spec, seed=5).predict_proba(batch)
+    b = train_model(train, spec, seed=5).predict_proba(batch)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_recency_weights_favour_the_newest_batches(hotel_spec):
+    df = pd.DataFrame({BATCH: ["2015-07", "2015-08", "2015-09", "2015-10", "2015-11", "2015-07"]})
+    spec = replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, recency_batches=2, recency_weight=3.0))
+    assert recency_weights(df, spec).tolist() == [1.0, 1.0, 1.0, 3.0, 3.0, 1.0]
+    none = replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, recency_batches=0))
+    assert recency_weights(df, none).tolist() == [1.0] * 6
+
+
+# -- split_holdout -------------------------------------------------------------
+
+def test_split_holdout_is_disjoint_and_complete(hotel_batch):
+    batch = hotel_batch("2016-08")
+    discovery, holdout = split_holdout(batch, 0.5, seed=7)
+    assert set(discovery.index).isdisjoint(holdout.index)
+    assert sorted(discovery.index.append(holdout.index)) == list(batch.index)
+    assert 0.4 < len(holdout) / len(batch) < 0.6
+
+
+def test_split_holdout_is_deterministic_for_a_seed(hotel_batch):
+    batch = hotel_batch("2016-08")
+    d1, h1 = split_holdout(batch, 0.5, seed=7)
+    d2, h2 = split_holdout(batch, 0.5, seed=7)
+    _, h3 = split_holdout(batch, 0.5, seed=8)
+    assert list(h1.index) == list(h2.index)
+    assert list(d1.index) == list(d2.index)
+    assert list(h1.index) != list(h3.index)
+
+
+def test_split_holdout_share_extremes(hotel_batch):
+    batch = hotel_batch("2016-08").head(100)
+    assert len(split_holdout(batch, 0.0)[1]) == 0
+    assert len(split_holdout(batch, 1.0)[0]) == 0
+
+
+# -- promotion and the ablation ------------------------------------------------
+
+def scores(auc, bs_auc, name="m"):
+    return ModelScores(model=name, rows=1000, auc=auc, f1=0.7, recall=0.7, bs_rows=200 if bs_auc is not None else 0, bs_auc=bs_auc)
+
+
+@pytest.fixture()
+def spec(hotel_spec):
+    return replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_margin=0.0))
+
+
+def test_worse_challenger_is_refused(spec):
+    promote, reason = decide_promotion(scores(0.85, 0.70), scores(0.88, 0.75), spec)
+    assert promote is False
+    assert reason.startswith("champion kept")
+
+
+def test_better_challenger_is_promoted(spec):
+    promote, reason = decide_promotion(scores(0.89, 0.78), scores(0.88, 0.75), spec)
+    assert promote is True
+    assert reason.startswith("challenger wins")
+    assert "0.7800" in reason and "0.7500" in reason
+
+
+def test_challenger_within_tolerance_overall_and_better_in_blind_spots_wins(spec):
+    assert decide_promotion(scores(0.877, 0.80), scores(0.88, 0.75), spec)[0] is True
+
+
+def test_challenger_losing_too_much_overall_is_refused_despite_blind_spots(spec):
+    assert decide_promotion(scores(0.87, 0.90), scores(0.88, 0.75), spec)[0] is False
+
+
+def test_equal_blind_spot_auc_is_not_a_gain(spec):
+    assert decide_promotion(scores(0.90, 0.75), scores(0.88, 0.75), spec)[0] is False
+
+
+def test_blind_spot_margin_is_required(hotel_spec):
+    spec = replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_margin=0.02))
+    assert decide_promotion(scores(0.88, 0.76), scores(0.88, 0.75), spec)[0] is False
+    assert decide_promotion(scores(0.88, 0.78), scores(0.88, 0.75), spec)[0] is True
+
+
+def test_without_blind_spot_auc_overall_auc_must_rise(spec):
+    promote, reason = decide_promotion(scores(0.89, None), scores(0.88, None), spec)
+    assert promote is True and "overall AUC must rise" in reason
+    assert decide_promotion(scores(0.88, None), scores(0.88, 0.75), spec)[0] is False
+
+
+def test_single_class_holdout_keeps_the_champion(spec):
+    promote, reason = decide_promotion(scores(None, None), scores(0.88, 0.75), spec)
+    assert promote is False
+    assert "single class" in reason
+
+
+def test_prefer_synthetic_needs_a_blind_spot_gain_within_tolerance(spec):
+    real_only = scores(0.88, 0.75, "real_only")
+    assert prefer_synthetic(scores(0.879, 0.78, "with_synthetic"), real_only, spec) is True
+    assert prefer_synthetic(scores(0.87, 0.78, "with_synthetic"), real_only, spec) is False  # costs too much overall
+    assert prefer_synthetic(scores(0.89, 0.75, "with_synthetic"), real_only, spec) is False  # no blind-spot gain
+    assert prefer_synthetic(scores(0.89, 0.74, "with_synthetic"), real_only, spec) is False
+    assert prefer_synthetic(scores(0.88, 0.60), scores(0.88, None), spec) is True  # any AUC beats none
+    assert prefer_synthetic(scores(0.88, None), scores(0.88, None), spec) is False

@@ -1,0 +1,106 @@
+"""The loop's assets through dagster.materialize on a small slice of the real hotel data."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import dagster as dg
+import pandas as pd
+
+from factory.defs.assets import ingest_assets, regeneration_assets
+from factory.defs.partitions import batches
+from factory_tests.defs.conftest import batch_frame, production_batches
+
+LOOP = ingest_assets + regeneration_assets
+
+
+def _plain(value) -> bool:
+    return isinstance(value, (str, int, float, bool, type(None), dict, list))
+
+
+def _run(instance, resources, batch_id: str, selection=LOOP):
+    instance.add_dynamic_partitions(batches.name, [batch_id])
+    return dg.materialize(selection, resources=resources, instance=instance, partition_key=batch_id, raise_on_error=False)
+
+
+def _materialized(result, name: str) -> bool:
+    return any(e.asset_key == dg.AssetKey(name) for e in result.get_asset_materialization_events())
+
+
+def test_bootstrap_registers_first_champion(bootstrapped):
+    registry = bootstrapped.registry
+    assert registry.version_of("champion") == "1"
+    ledger = registry.ledger()
+    assert list(ledger["action"]) == ["promote"]
+    assert "without a baseline" in ledger["reason"].iloc[0]
+    assert bootstrapped.plane.has_reference()
+
+
+def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, small_dataset):
+    plane = bootstrapped.plane
+    batch_id = production_batches(small_dataset)[0]
+    plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
+    result = _run(instance, resources, batch_id)
+    assert result.success
+    for asset in LOOP:
+        assert _materialized(result, asset.key.path[-1]), asset.key
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["ingest_gate"] is True and checks["synthetic_gate"] is True
+    assert "promotion_gate" in checks
+    # metadata stays plain Python so the UI can plot it
+    for event in result.get_asset_materialization_events():
+        for value in event.materialization.metadata.values():
+            assert _plain(value.value) or hasattr(value, "md_str") or hasattr(value, "path") or hasattr(value, "url"), value
+    # real data only judges: the evaluation rows are the holdout, disjoint from training
+    evaluation = result.output_for_node("evaluation")
+    assert evaluation.gate_champion.rows > 0 and evaluation.backtest_champion.rows == len(batch_frame(small_dataset, batch_id))
+    # the drift report exists as HTML and as a tidy table
+    assert plane.storage.exists(f"reports/drift/{batch_id}.html")
+    tidy = plane.storage.read_parquet(f"reports/drift/{batch_id}.parquet")
+    assert set(tidy["column"]) <= set(bootstrapped.spec.features) and len(tidy) > 10
+    # the challenger run is in MLflow with params, metrics and a model version
+    chall = result.output_for_node("challenger")
+    assert bootstrapped.registry.load(chall.version).predict_proba(batch_frame(small_dataset, batch_id)).shape == (len(batch_frame(small_dataset, batch_id)),)
+
+
+def test_synthetic_rows_carry_lineage_and_stay_out_of_evaluation(bootstrapped, resources, instance, small_dataset):
+    plane = bootstrapped.plane
+    first, second = production_batches(small_dataset)[:2]
+    for batch_id in (first, second):
+        plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
+        assert _run(instance, resources, batch_id).success
+    synthetic = pd.concat([plane.storage.read_parquet(f"synthetic/{second}/{k.split('/')[-1]}")
+                           for k in plane.storage.list(f"synthetic/{second}") if k.endswith(".accepted.parquet")])
+    if len(synthetic):
+        for col in ("_synthetic", "_generator", "_generator_version", "_seed", "_blind_spot_id", "_cycle", "_fitted_on"):
+            assert synthetic[col].notna().all(), col
+        assert (synthetic["_cycle"] == second).all()
+    report = json.loads(plane.storage.read_bytes(f"evaluation/{second}.json"))
+    holdout_rows = report["gate_champion"]["rows"]
+    labelled_newest = len(batch_frame(small_dataset, first))
+    assert 0 < holdout_rows < labelled_newest  # a held-out part of the newest labelled batch
+
+
+def test_broken_batch_is_quarantined_and_stops_the_loop(bootstrapped, resources, instance, small_dataset):
+    plane = bootstrapped.plane
+    batch_id = production_batches(small_dataset)[0]
+    broken = batch_frame(small_dataset, batch_id).drop(columns=["lead_time"])
+    broken["adr"] = "not a number"
+    buf = io.BytesIO()
+    broken.to_csv(buf, index=False)
+    plane.land(batch_id, buf.getvalue(), "csv")
+    result = _run(instance, resources, batch_id)
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["ingest_gate"].passed is False
+    failures = checks["ingest_gate"].metadata["failures"].value
+    assert batch_id in failures and "lead_time" in failures and "adr" in failures
+    for asset in ["drift_report", "blind_spots", "synthetic_batch", "challenger", "promotion"]:
+        assert not _materialized(result, asset), asset
+    # the quarantine holds the original bytes and the verdict
+    assert plane.storage.read_bytes(f"quarantine/{batch_id}/{batch_id}.csv") == buf.getvalue()
+    verdict = json.loads(plane.storage.read_bytes(f"quarantine/{batch_id}/validation.json"))
+    assert verdict["passed"] is False
+    assert not plane.storage.exists(f"validated/{batch_id}.parquet")
+    assert bootstrapped.registry.version_of("champion") == "1"
