@@ -130,8 +130,10 @@ def categorical_strings(values: pd.Series) -> pd.Series:
 
 def label_values(values: pd.Series, spec: DatasetSpec) -> pd.Series:
     """1 for the positive label, 0 otherwise, missing where the label has not arrived."""
+    if pd.api.types.is_numeric_dtype(values) and isinstance(spec.positive_label, (int, float)):
+        return (values == spec.positive_label).astype(float).where(values.notna(), np.nan)
     if pd.api.types.is_numeric_dtype(values) and values.dropna().isin([0, 1]).all():
-        return values.astype(float)
+        return values.astype(float)  # already normalised
     positive = values.astype(str) == str(spec.positive_label)
     return positive.astype(float).where(values.notna(), np.nan)
 

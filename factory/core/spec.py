@@ -181,6 +181,8 @@ def load_spec(path: str | os.PathLike) -> DatasetSpec:
         if key in nested:
             values[key] = _build(nested[key], value, f"{where}: {key}")
         elif key in ("numeric", "categorical", "ids", "leakage", "pii", "rules", "integer"):
+            if value is not None and not isinstance(value, list):
+                raise SpecError(f"{where}: '{key}' must be a list (write '- {value}' on its own line)")
             values[key] = tuple(value or ())
         else:
             values[key] = value

@@ -20,8 +20,12 @@ from factory.core.errors import StorageError
 
 
 def s3_options_from_env() -> dict[str, Any]:
-    """s3fs options from the standard AWS variables (AWS_ENDPOINT_URL for MinIO/moto)."""
-    options: dict[str, Any] = {}
+    """s3fs options from the standard AWS variables (AWS_ENDPOINT_URL for MinIO/moto).
+
+    Credentials come from botocore's own chain (AWS_ACCESS_KEY_ID/SECRET, profiles).
+    The listings cache is off: a long-lived process (the landing sensor) must see
+    objects another process wrote since it last listed."""
+    options: dict[str, Any] = {"use_listings_cache": False}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         options["client_kwargs"] = {"endpoint_url": endpoint}

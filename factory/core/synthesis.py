@@ -11,7 +11,8 @@ class inside the range, so every row satisfies its predicate by construction.
 
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 import warnings
 from dataclasses import dataclass
 
@@ -117,10 +118,10 @@ class CopulaPerClassGenerator:
         for col in {c.column for c in spot.conditions if c.op in (">=", "<")}:
             values[f"_bin_{col}"] = str(self._bin_of(spot, col))
         model = self.models[label]
-        os.environ.setdefault("TQDM_DISABLE", "1")  # SDV's per-condition progress bars flood logs
         np.random.seed(seed)
         try:
-            with warnings.catch_warnings():
+            # SDV draws a progress bar per condition on stderr: it floods CLI and Dagster logs
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 if values:
                     out = model.sample_from_conditions([Condition(num_rows=rows, column_values=values)], max_tries_per_batch=50)[TABLE]

@@ -25,6 +25,14 @@ class ColumnProfile:
     bin_shares: tuple[float, ...] = ()  # reference share per bin, len(bin_edges) + 1
     categories: tuple[str, ...] = ()  # reference categories, most frequent first
     category_shares: tuple[float, ...] = ()
+    # drift sketch (fast path): non-null count, moments, exact value counts when the
+    # column has few distinct values, else a fine quantile sketch of the reference
+    count: int = 0
+    mean: float | None = None
+    std: float | None = None
+    values: tuple = ()  # distinct values (floats, or strings for categoricals)
+    counts: tuple[int, ...] = ()
+    quantiles: tuple[float, ...] = ()  # reference quantiles at probabilities (i + 0.5) / len
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,11 @@ class ColumnDrift:
     score: float
     threshold: float
     drifted: bool
+    note: str = ""  # why a column got a verdict without a test (empty, unseen categories)
+    reference_summary: str = ""
+    current_summary: str = ""
+    reference_null_share: float | None = None
+    current_null_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class DriftReport:
     report_uri: str = ""
     mean_score: float = 0.0  # champion's mean predicted positive probability on the batch
     estimated_auc: float | None = None  # label-free estimate from calibrated scores
+    seconds: float = 0.0  # time the per-column tests took
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,7 @@ class BlindSpot:
     """A readable slice where the model fails (error) or has never been (coverage)."""
 
     conditions: tuple[Condition, ...]
-    kind: str  # "error" | "coverage"
+    kind: str  # "error" | "coverage" | "low_confidence"
     support: int  # rows of the batch it was found on
     errors: int
     error_rate: float
@@ -120,6 +134,11 @@ class BlindSpot:
     p_value: float
     positive_share: float  # label mix synthesis aims for
     train_support: int = 0
+    deficit: int = 0  # training rows it lacks relative to its production share (coverage)
+    lift_shrunk: float = 0.0  # lift shrunk toward 1 by sample size (empirical Bayes): the ranking key
+    score: float = 0.0  # SliceLine score: error lift and size together
+    recurrence: int = 0  # earlier batches that reported the same predicate (same id)
+    persistence: float | None = None  # its lift on the next labelled batch, once known
 
     @property
     def id(self) -> str:

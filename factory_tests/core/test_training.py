@@ -56,8 +56,8 @@ def test_model_scores_raw_frames_with_unseen_categories(model, small_spec, hotel
 
 
 def test_training_is_deterministic_for_a_seed(hotel_reference, small_spec, hotel_batch):
-    train = hotel_reference.sample(2000, random_state=3)
-    spec = replace(small_spec, training=dataclasses.replace(small_spec.training, n_estimators=10))
+    train = hotel_reference.sample(1000, random_state=3)
+    spec = replace(small_spec, training=dataclasses.replace(small_spec.training, n_estimators=5))
     batch = hotel_batch("2016-08").head(300)
     a = train_model(train, spec, seed=5).predict_proba(batch)
     b = train_model(train, spec, seed=5).predict_proba(batch)
