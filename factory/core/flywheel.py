@@ -9,22 +9,21 @@ scores the models on batch t itself (its labels arrive one batch later).
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import pandas as pd
 
-from factory.core.blind_spots import SliceSearch, blind_spot_table, find_blind_spots
+from factory.core.baselines import train_baselines, untargeted_rows
+from factory.core.blind_spots import SliceSearch, blind_spot_table, find_blind_spots, find_coverage_gaps, find_low_confidence
 from factory.core.dataset import BATCH, content_hash
 from factory.core.plane import DataPlane
 from factory.core.registry import Registry
 from factory.core.spec import DatasetSpec
 from factory.core.synthesis import generate, plan_generation
 from factory.core.training import (
-    FactoryModel, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
+    FactoryModel, compare_models, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
 )
-from factory.core.types import BlindSpot, Condition, ModelScores, ValidationOutcome
+from factory.core.types import BlindSpot, Comparison, Condition, ModelScores, ValidationOutcome
 from factory.core.validation import gate_synthetic
 
 
@@ -66,8 +65,16 @@ def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSe
     """Error slices of the champion on the newest labelled batch (discovery half)."""
     sets = labelled_sets(plane, batch_id)
     errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
-    search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=plane.reference())
+    earlier = [k.split("/")[-1] for k in plane.storage.list("blind_spots")]
+    history = [plane.storage.read_parquet(f"blind_spots/{k}") for k in earlier if k.endswith(".parquet") and "." not in k[:-8] and k[:-8] < batch_id]
+    search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=plane.reference(), history=history)
     plane.storage.write_parquet(f"blind_spots/{batch_id}.parquet", blind_spot_table(search.blind_spots, batch_id))
+    # label-free blind spots of the newest batch itself, kept apart: synthesis targets error slices only
+    current, reference = plane.validated(batch_id), plane.reference()
+    proba = champion.predict_proba(current) if len(current) else []
+    label_free = find_coverage_gaps(current, reference, plane.spec, plane.profile(), proba=proba).blind_spots
+    label_free += find_low_confidence(current, proba, plane.spec, plane.profile(), reference=reference).blind_spots
+    plane.storage.write_parquet(f"blind_spots/{batch_id}.label_free.parquet", blind_spot_table(label_free, batch_id))
     return search
 
 
@@ -163,6 +170,7 @@ class Evaluation:
     gate_challenger: ModelScores
     backtest_champion: ModelScores | None
     backtest_challenger: ModelScores | None
+    comparison: Comparison  # challenger minus champion on the gate's holdout, paired intervals
 
 
 def evaluate(plane: DataPlane, registry: Registry, batch_id: str, challenger_version: str, spots: list[BlindSpot]) -> Evaluation:
@@ -179,23 +187,52 @@ def evaluate(plane: DataPlane, registry: Registry, batch_id: str, challenger_ver
         score_model("champion", champion, sets.holdout, spec, spots),
         score_model("challenger", challenger, sets.holdout, spec, spots),
         backtest("champion", champion), backtest("challenger", challenger),
+        compare_models(challenger, champion, sets.holdout, spec, spots),
     )
     plane.storage.write_json(f"evaluation/{batch_id}.json", asdict(result))
+    plane.storage.write_parquet(f"evaluation/{batch_id}.parquet", evaluation_table(result, batch_id))
     return result
 
 
+def evaluation_table(result: Evaluation, batch_id: str) -> pd.DataFrame:
+    """The evaluation as tidy rows (one per set and model), for the warehouse."""
+    versions = {"champion": result.champion_version, "challenger": result.challenger_version}
+    rows = [dict(batch_id=batch_id, eval_set=eval_set, role=role, model_version=versions[role],
+                 **{k: getattr(m, k) for k in ("rows", "auc", "f1", "recall", "bs_rows", "bs_auc", "bs_f1")})
+            for eval_set, role, m in (("gate", "champion", result.gate_champion), ("gate", "challenger", result.gate_challenger),
+                                      ("backtest", "champion", result.backtest_champion), ("backtest", "challenger", result.backtest_challenger))
+            if m is not None]
+    frame = pd.DataFrame(rows, columns=["batch_id", "eval_set", "role", "model_version", "rows", "auc", "f1", "recall",
+                                        "bs_rows", "bs_auc", "bs_f1"])
+    return frame.astype({c: "float64" for c in ("auc", "f1", "recall", "bs_auc", "bs_f1")})
+
+
+def gate_decision(spec: DatasetSpec, evaluation: Evaluation) -> tuple[bool, str]:
+    return decide_promotion(evaluation.comparison, spec)
+
+
 def promote_if_better(plane: DataPlane, registry: Registry, batch_id: str, evaluation: Evaluation) -> tuple[bool, str]:
-    promote, reason = decide_promotion(evaluation.gate_challenger, evaluation.gate_champion, plane.spec)
+    promote, reason = gate_decision(plane.spec, evaluation)
     if promote:
         registry.promote(evaluation.challenger_version, batch_id, reason, metrics={
             "gate_auc": evaluation.gate_challenger.auc, "gate_bs_auc": evaluation.gate_challenger.bs_auc})
     return promote, reason
 
 
-def elapsed(start: float) -> float:
-    return round(time.perf_counter() - start, 1)
-
-
-def mean_or_none(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return float(np.mean(kept)) if kept else None
+def run_baselines(plane: DataPlane, registry: Registry, batch_id: str, spots: list[BlindSpot], offered_rows: int) -> dict[str, dict]:
+    """Every baseline scored on the gate's holdout and on the backtest batch, the same
+    real rows the champion and challenger are judged on."""
+    spec = plane.spec
+    sets = labelled_sets(plane, batch_id)
+    untargeted = untargeted_rows(sets.train, offered_rows, spec, plane.profile(), cycle=batch_id)
+    models = train_baselines(sets.train, spec, plane.profile(), untargeted)
+    models["frozen"] = registry.load(registry.first_version())
+    current = plane.validated(batch_id)
+    current = current[current[spec.target].notna()]
+    scores = {
+        name: {"gate": asdict(score_model(name, model, sets.holdout, spec, spots)),
+               "backtest": asdict(score_model(name, model, current, spec, spots)) if len(current) else None}
+        for name, model in sorted(models.items())
+    }
+    plane.storage.write_json(f"evaluation/{batch_id}.baselines.json", scores)
+    return scores

@@ -111,7 +111,7 @@ class Registry:
             raise RegistryError(f"no model at {uri}: {exc}") from None
         return pyfunc.unwrap_python_model().model
 
-    def promote(self, version: str, batch_id: str, reason: str, metrics: dict[str, Any] | None = None) -> None:
+    def promote(self, version: str, batch_id: str, reason: str, metrics: dict[str, Any] | None = None, action: str = "promote") -> None:
         """Point `champion` at a version and record it in the ledger."""
         client = self._client()
         previous = self.version_of("champion")
@@ -119,7 +119,7 @@ class Registry:
         client.set_model_version_tag(self.model_name, version, "promoted_for_batch", batch_id)
         client.set_model_version_tag(self.model_name, version, "promotion_reason", reason[:4000])
         entry = dict(time=time.strftime("%Y-%m-%dT%H:%M:%S"), batch_id=batch_id, version=version,
-                     previous=previous or "", action="promote", reason=reason)
+                     previous=previous or "", action=action, reason=reason)
         entry.update({k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))})
         self._append_ledger(entry)
 
@@ -127,6 +127,21 @@ class Registry:
         ledger = self.ledger()
         ledger = pd.concat([ledger, pd.DataFrame([entry])], ignore_index=True)
         self.storage.write_parquet(LEDGER_KEY, ledger)
+
+    def rollback(self, version: str, reason: str) -> None:
+        """Point `champion` back at a version that was champion before; the ledger
+        records it as a rollback with the operator's reason."""
+        served = set(self.ledger()["version"].astype(str))
+        if str(version) not in served:
+            raise RegistryError(f"version {version} of {self.model_name} was never champion; served: {sorted(served, key=int)}")
+        self.promote(str(version), batch_id="", reason=reason, action="rollback")
+
+    def first_version(self) -> str:
+        """The first champion's version: the `frozen` baseline."""
+        ledger = self.ledger()
+        if ledger.empty:
+            raise RegistryError(f"no champion was ever promoted for {self.model_name}")
+        return str(ledger["version"].iloc[0])
 
     def ledger(self) -> pd.DataFrame:
         """Every move of the `champion` alias, oldest first."""

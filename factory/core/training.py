@@ -16,7 +16,7 @@ import pandas as pd
 
 from factory.core.dataset import BATCH
 from factory.core.spec import DatasetSpec
-from factory.core.types import BlindSpot, ModelScores
+from factory.core.types import BlindSpot, Comparison, ModelScores
 
 THRESHOLD = 0.5
 
@@ -30,6 +30,7 @@ class FactoryModel:
     categorical: tuple[str, ...]
     categories: dict[str, list[str]]
     threshold: float = THRESHOLD
+    prior: float = 0.5  # positive share the class weights removed; restores calibrated odds
 
     def frame(self, df: pd.DataFrame) -> pd.DataFrame:
         x = pd.DataFrame(index=df.index)
@@ -45,6 +46,13 @@ class FactoryModel:
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(df) >= self.threshold).astype(int)
+
+    def calibrated_proba(self, df: pd.DataFrame) -> np.ndarray:
+        """P(positive) on the training prior: balanced class weights scale the odds by
+        (1 - prior) / prior, so multiplying them back by prior / (1 - prior) undoes it."""
+        p = np.clip(self.predict_proba(df), 1e-6, 1 - 1e-6)
+        odds = p / (1 - p) * self.prior / (1 - self.prior)
+        return odds / (1 + odds)
 
 
 def recency_weights(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
@@ -72,8 +80,8 @@ def train_model(
     w = np.concatenate(weights)
     y = data[spec.target].astype(int).to_numpy()
     categories = {c: sorted(real[c].dropna().astype(str).unique()) for c in spec.categorical}
-    model = FactoryModel(None, spec.numeric, spec.categorical, categories)
-    positive_share = y.mean()
+    positive_share = float(np.average(y, weights=w))
+    model = FactoryModel(None, spec.numeric, spec.categorical, categories, prior=positive_share)
     class_w = np.where(y == 1, 0.5 / positive_share, 0.5 / (1 - positive_share))
     booster = lgb.LGBMClassifier(
         n_estimators=spec.training.n_estimators,
@@ -100,55 +108,110 @@ def split_holdout(batch: pd.DataFrame, share: float, seed: int = 0) -> tuple[pd.
     return batch[~is_holdout], batch[is_holdout]
 
 
+def _two_classes(y: np.ndarray) -> bool:
+    return len(np.unique(y)) == 2
+
+
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+    return float(roc_auc_score(y, p)) if _two_classes(y) else None
 
 
-def _f1_recall(y: np.ndarray, pred: np.ndarray) -> tuple[float | None, float | None]:
-    from sklearn.metrics import f1_score, recall_score
+def _pr_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    from sklearn.metrics import average_precision_score
 
-    if len(y) == 0:
+    return float(average_precision_score(y, p)) if _two_classes(y) else None
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float | None:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, pred, zero_division=0)) if len(y) else None
+
+
+def _recall(y: np.ndarray, pred: np.ndarray) -> float | None:
+    return float(pred[y == 1].mean()) if (y == 1).any() else None
+
+
+def _interval(values: list[float]) -> tuple[float | None, float | None]:
+    if len(values) < 20:
         return None, None
-    recall = float(recall_score(y, pred, zero_division=0)) if y.sum() else None
-    return float(f1_score(y, pred, zero_division=0)), recall
-
-
-def _bootstrap_auc(y: np.ndarray, p: np.ndarray, rounds: int = 200, seed: int = 0) -> tuple[float | None, float | None]:
-    """95% percentile interval of ROC AUC over bootstrap resamples."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y)) < 2:
-        return None, None
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(rounds):
-        idx = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[idx])) == 2:
-            values.append(roc_auc_score(y[idx], p[idx]))
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
+def _bootstrap(y: np.ndarray, p: np.ndarray, pred: np.ndarray, rounds: int, seed: int) -> dict[str, tuple]:
+    """95% percentile intervals of ROC AUC and F1 over bootstrap resamples of the rows."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    if len(y) < 10:
+        return {"auc": (None, None), "f1": (None, None)}
+    rng = np.random.default_rng(seed)
+    aucs, f1s = [], []
+    for _ in range(rounds):
+        idx = rng.integers(0, len(y), len(y))
+        f1s.append(f1_score(y[idx], pred[idx], zero_division=0))
+        if _two_classes(y[idx]):
+            aucs.append(roc_auc_score(y[idx], p[idx]))
+    return {"auc": _interval(aucs), "f1": _interval(f1s)}
+
+
+def spots_mask(df: pd.DataFrame, blind_spots: list[BlindSpot] | tuple[BlindSpot, ...]) -> np.ndarray:
+    """True for rows inside any of the blind spots."""
+    inside = np.zeros(len(df), dtype=bool)
+    for spot in blind_spots:
+        inside |= spot.mask(df).to_numpy()
+    return inside
+
+
 def score_model(name: str, model: FactoryModel, labelled: pd.DataFrame, spec: DatasetSpec,
-                blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = ()) -> ModelScores:
-    """Metrics on real labelled rows, overall and on the union of the blind spots."""
+                blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), rounds: int = 200) -> ModelScores:
+    """Metrics on real labelled rows, overall and on the union of the blind spots.
+    Threshold-free metrics (ROC AUC, PR AUC) decide; F1 and recall are reported."""
+    from sklearn.metrics import brier_score_loss
+
     y = labelled[spec.target].astype(int).to_numpy()
     p = model.predict_proba(labelled)
     pred = (p >= model.threshold).astype(int)
-    f1, recall = _f1_recall(y, pred)
-    low, high = _bootstrap_auc(y, p)
-    in_spots = np.zeros(len(labelled), dtype=bool)
-    for spot in blind_spots:
-        in_spots |= spot.mask(labelled).to_numpy()
-    bs_auc = _auc(y[in_spots], p[in_spots]) if in_spots.any() else None
-    bs_f1, _ = _f1_recall(y[in_spots], pred[in_spots])
-    bs_low, bs_high = _bootstrap_auc(y[in_spots], p[in_spots]) if in_spots.any() else (None, None)
+    inside = spots_mask(labelled, blind_spots)
+    overall = _bootstrap(y, p, pred, rounds, seed=1)
+    spots = _bootstrap(y[inside], p[inside], pred[inside], rounds, seed=2)
     return ModelScores(
-        model=name, rows=len(labelled), auc=_auc(y, p), f1=f1, recall=recall,
-        bs_rows=int(in_spots.sum()), bs_auc=bs_auc, bs_f1=bs_f1,
-        auc_low=low, auc_high=high, bs_auc_low=bs_low, bs_auc_high=bs_high,
+        model=name, rows=len(labelled), auc=_auc(y, p), f1=_f1(y, pred), recall=_recall(y, pred),
+        bs_rows=int(inside.sum()), bs_auc=_auc(y[inside], p[inside]), bs_f1=_f1(y[inside], pred[inside]),
+        auc_low=overall["auc"][0], auc_high=overall["auc"][1], bs_auc_low=spots["auc"][0], bs_auc_high=spots["auc"][1],
+        pr_auc=_pr_auc(y, p), brier=float(brier_score_loss(y, model.calibrated_proba(labelled))) if len(y) else None,
+        bs_pr_auc=_pr_auc(y[inside], p[inside]), bs_recall=_recall(y[inside], pred[inside]),
+        f1_low=overall["f1"][0], f1_high=overall["f1"][1], bs_f1_low=spots["f1"][0], bs_f1_high=spots["f1"][1],
     )
+
+
+def compare_models(challenger: FactoryModel, champion: FactoryModel, labelled: pd.DataFrame, spec: DatasetSpec,
+                   blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), rounds: int = 300, seed: int = 0) -> Comparison:
+    """Paired bootstrap of ROC AUC differences: both models scored on the same resamples,
+    so the interval reflects the difference, not each model's own noise."""
+    from sklearn.metrics import roc_auc_score
+
+    y = labelled[spec.target].astype(int).to_numpy()
+    pa, pb = challenger.predict_proba(labelled), champion.predict_proba(labelled)
+    inside = spots_mask(labelled, blind_spots)
+    rng = np.random.default_rng(seed)
+
+    def paired(sel: np.ndarray) -> tuple[float | None, float | None, float | None]:
+        ys, a, b = y[sel], pa[sel], pb[sel]
+        if not _two_classes(ys):
+            return None, None, None
+        diffs = []
+        for _ in range(rounds):
+            idx = rng.integers(0, len(ys), len(ys))
+            if _two_classes(ys[idx]):
+                diffs.append(roc_auc_score(ys[idx], a[idx]) - roc_auc_score(ys[idx], b[idx]))
+        low, high = _interval(diffs)
+        return float(roc_auc_score(ys, a) - roc_auc_score(ys, b)), low, high
+
+    overall = paired(np.ones(len(y), dtype=bool))
+    spots = paired(inside) if inside.any() else (None, None, None)
+    return Comparison(len(y), int(inside.sum()), *overall, *spots)
 
 
 def _value(x: float | None) -> float:
@@ -163,19 +226,25 @@ def prefer_synthetic(with_synthetic: ModelScores, real_only: ModelScores, spec: 
     return gains and keeps
 
 
-def decide_promotion(challenger: ModelScores, champion: ModelScores, spec: DatasetSpec) -> tuple[bool, str]:
-    """Promote only if the challenger holds overall ROC AUC within the tolerance AND
-    gains at least the margin on the blind spots, both on real held-out rows."""
-    tol, margin = spec.promotion.auc_tolerance, spec.promotion.blind_spot_margin
-    if challenger.auc is None or champion.auc is None:
-        return False, "holdout has a single class: ROC AUC undefined, champion kept"
-    overall_ok = challenger.auc >= champion.auc - tol
-    if challenger.bs_auc is None or champion.bs_auc is None:
-        bs_ok, bs_text = challenger.auc > champion.auc, "no blind-spot rows with both classes; overall AUC must rise"
+def decide_promotion(comparison: Comparison, spec: DatasetSpec) -> tuple[bool, str]:
+    """Promote only if the challenger holds overall ROC AUC within the tolerance AND its
+    blind-spot ROC AUC gain is at least the margin with a paired 95% interval above
+    zero (without blind-spot rows, the overall gain's interval must be above zero)."""
+    c, tol, margin = comparison, spec.promotion.auc_tolerance, spec.promotion.blind_spot_margin
+    if c.auc_diff is None:
+        return False, "champion kept: the holdout has a single class, ROC AUC is undefined"
+    overall_ok = c.auc_diff >= -tol
+    text = f"overall AUC {c.auc_diff:+.4f} [{_fmt(c.auc_diff_low)}, {_fmt(c.auc_diff_high)}] (tolerance {tol})"
+    if c.bs_auc_diff is None:
+        gain_ok = c.auc_diff_low is not None and c.auc_diff_low > 0
+        text += f"; no blind-spot rows with both classes ({c.bs_rows} rows): the overall gain must be significant"
     else:
-        bs_ok = challenger.bs_auc >= champion.bs_auc + margin and challenger.bs_auc > champion.bs_auc
-        bs_text = f"blind-spot AUC {challenger.bs_auc:.4f} vs {champion.bs_auc:.4f} (margin {margin})"
-    text = f"overall AUC {challenger.auc:.4f} vs {champion.auc:.4f} (tolerance {tol}); {bs_text}"
-    if overall_ok and bs_ok:
+        gain_ok = c.bs_auc_diff >= margin and c.bs_auc_diff_low is not None and c.bs_auc_diff_low > 0
+        text += f"; blind-spot AUC {c.bs_auc_diff:+.4f} [{_fmt(c.bs_auc_diff_low)}, {_fmt(c.bs_auc_diff_high)}] on {c.bs_rows} rows (margin {margin})"
+    if overall_ok and gain_ok:
         return True, "challenger wins: " + text
     return False, "champion kept: " + text
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.4f}"

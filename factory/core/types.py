@@ -32,7 +32,8 @@ class ColumnProfile:
     std: float | None = None
     values: tuple = ()  # distinct values (floats, or strings for categoricals)
     counts: tuple[int, ...] = ()
-    quantiles: tuple[float, ...] = ()  # reference quantiles at probabilities (i + 0.5) / len
+    quantiles: tuple[float, ...] = ()  # sketch points: exact extremes, then quantiles of the middle
+    quantile_weights: tuple[float, ...] = ()  # reference rows each sketch point stands for
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,27 @@ class DriftReport:
     mean_score: float = 0.0  # champion's mean predicted positive probability on the batch
     estimated_auc: float | None = None  # label-free estimate from calibrated scores
     seconds: float = 0.0  # time the per-column tests took
+
+
+@dataclass(frozen=True)
+class PerformanceEstimate:
+    """Label-free estimate of a batch's performance from calibrated probabilities (CBPE),
+    with 95% intervals; `realised_*` filled in once the batch's labels arrive."""
+
+    rows: int
+    auc: float | None
+    auc_low: float | None
+    auc_high: float | None
+    f1: float | None
+    f1_low: float | None
+    f1_high: float | None
+    recall: float | None
+    recall_low: float | None
+    recall_high: float | None
+    expected_positive_rate: float
+    realised_auc: float | None = None
+    realised_f1: float | None = None
+    realised_recall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +201,28 @@ class ModelScores:
     auc_high: float | None = None
     bs_auc_low: float | None = None
     bs_auc_high: float | None = None
+    pr_auc: float | None = None
+    brier: float | None = None
+    bs_pr_auc: float | None = None
+    bs_recall: float | None = None
+    f1_low: float | None = None
+    f1_high: float | None = None
+    bs_f1_low: float | None = None
+    bs_f1_high: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger minus champion on the same real rows, with paired bootstrap 95% intervals."""
+
+    rows: int
+    bs_rows: int
+    auc_diff: float | None
+    auc_diff_low: float | None
+    auc_diff_high: float | None
+    bs_auc_diff: float | None
+    bs_auc_diff_low: float | None
+    bs_auc_diff_high: float | None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,16 @@
 """The loop as assets. Each body unpacks resources, calls factory.core and reports."""
 
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import dagster as dg
 import pandas as pd
 
-from factory.core import flywheel
+from factory.core import flywheel, report
 from factory.core.blind_spots import SliceSearch
-from factory.core.dataset import load_dataset
-from factory.core.drift import detect_drift, drift_table
+from factory.core.dataset import BATCH, load_dataset
+from factory.core.drift import detect_drift, drift_table, fast_drift, prediction_drift
+from factory.core.estimation import estimate_for
 from factory.core.plane import reference_from_source
 from factory.core.profile import profile_reference
 from factory.core.types import DriftReport, ValidationOutcome, plain
@@ -85,18 +86,29 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
                               metadata={"warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings) or "none")})
 
 
-@dg.asset(group_name=LOOP, partitions_def=batches, description="Drift of the batch against the reference (Evidently DataDriftPreset): drift share, drifted columns, HTML report.")
+@dg.asset(group_name=LOOP, partitions_def=batches, description="Drift of the batch against the reference profile (Evidently's tests, fast path), prediction drift and label-free performance estimate (CBPE) of the champion; Evidently DataDriftPreset HTML report on a sample.")
 def drift_report(context: dg.AssetExecutionContext, factory: FactoryResource, validated_batch: ValidationOutcome) -> dg.Output[DriftReport]:
-    batch_id, plane = context.partition_key, factory.plane
-    report, html = detect_drift(batch_id, plane.reference(), plane.validated(batch_id), factory.spec)
+    batch_id, plane, spec = context.partition_key, factory.plane, factory.spec
+    current, reference = plane.validated(batch_id), plane.reference()
+    report = fast_drift(batch_id, current, plane.profile(), spec)
+    _, html = detect_drift(batch_id, reference, current, spec)
+    champion, baseline_rows = factory.registry.load("champion"), reference[reference[BATCH] == reference[BATCH].max()]
+    estimate, baseline = estimate_for(champion, current, spec.target), estimate_for(champion, baseline_rows, spec.target)
+    scores = prediction_drift(champion.predict_proba(baseline_rows), champion.predict_proba(current), spec.drift.stattest_threshold)
+    report = replace(report, mean_score=estimate.expected_positive_rate, estimated_auc=estimate.auc)
     html_uri = plane.write_report("drift", batch_id, "html", html)
     plane.write_report("drift", batch_id, "parquet", drift_table(report))
-    drifted = [dict(column=c.column, test=c.test, score=c.score, threshold=c.threshold) for c in report.columns if c.drifted]
-    return dg.Output(report, metadata={
-        "drift_share": float(report.drift_share), "drifted_columns": _md(drifted),
-        "n_drifted": len(report.drifted_columns), "evidently_report": dg.MetadataValue.path(html_uri),
-        "share_threshold": factory.spec.drift.share_threshold,
-    })
+    plane.write_report("estimation", batch_id, "json", plain({**asdict(estimate), "prediction_drift": asdict(scores)}))
+    drifted = [dict(column=c.column, test=c.test, statistic=c.score, threshold=c.threshold, reference=c.reference_summary,
+                    current=c.current_summary) for c in report.columns if c.drifted]
+    drop = {"estimated_auc_drop": baseline.auc - estimate.auc} if baseline.auc is not None and estimate.auc is not None else {}
+    return dg.Output(report, metadata={**plain({
+        "drift_share": report.drift_share, "n_drifted": len(report.drifted_columns), "share_threshold": spec.drift.share_threshold,
+        "drift_test_seconds": report.seconds, "prediction_drift": f"{scores.test} {scores.score:.3f} (drifted: {scores.drifted})",
+        "estimated_auc": estimate.auc, "estimated_auc_interval": f"[{estimate.auc_low}, {estimate.auc_high}]",
+        "estimated_f1": estimate.f1, "estimated_recall": estimate.recall, "realised_auc": estimate.realised_auc,
+        "realised_f1": estimate.realised_f1, "realised_recall": estimate.realised_recall, **drop,
+    }), "drifted_columns": _md(drifted), "evidently_report": dg.MetadataValue.path(html_uri)})
 
 
 @dg.asset(group_name=LOOP, partitions_def=batches, deps=[validated_batch],
@@ -104,8 +116,9 @@ def drift_report(context: dg.AssetExecutionContext, factory: FactoryResource, va
 def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.Output[SliceSearch]:
     champion = factory.registry.load("champion")
     search = flywheel.discover(factory.plane, champion, context.partition_key)
-    rows = [dict(predicate=s.predicate, support=s.support, error=s.error_rate, error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]",
-                 lift=s.lift, id=s.id) for s in search.blind_spots]
+    rows = [dict(predicate=s.predicate, kind=s.kind, support=s.support, train_support=s.train_support, error=s.error_rate,
+                 error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]", lift=s.lift, lift_shrunk=s.lift_shrunk,
+                 recurrence=s.recurrence, persistence=s.persistence, id=s.id) for s in search.blind_spots]
     return dg.Output(search, metadata={"blind_spots": _md(rows), "count": len(rows), "slices_tested": search.tested,
                                        "significant": search.significant, "reason": search.reason or "found"})
 
@@ -129,7 +142,11 @@ def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource,
 def synthetic_validation(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_batch: flywheel.SyntheticBatch, blind_spots: SliceSearch):
     key, outcome = flywheel.gate(factory.plane, context.partition_key, synthetic_batch, list(blind_spots.blind_spots))
     accepted = outcome.rows - outcome.rows_dropped if outcome.passed else 0
-    yield dg.Output(key, metadata={"accepted": accepted, "dropped": outcome.rows_dropped, "generated": outcome.rows})
+    storage = factory.plane.storage
+    per_spot = report.plan_vs_accepted(list(synthetic_batch.plan), storage.read_parquet(synthetic_batch.key), storage.read_parquet(key))
+    yield dg.Output(key, metadata={"accepted": accepted, "dropped": outcome.rows_dropped, "generated": outcome.rows,
+                                   "plan_vs_accepted": _md(per_spot),
+                                   "report": dg.MetadataValue.path(storage.uri(f"reports/synthetic_validation/{context.partition_key}.json"))})
     yield dg.AssetCheckResult(check_name="synthetic_gate", passed=outcome.passed, severity=dg.AssetCheckSeverity.ERROR,
                               metadata={"dropped": outcome.rows_dropped, "reasons": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings + outcome.failures) or "none")})
 
@@ -144,33 +161,68 @@ def challenger(context: dg.AssetExecutionContext, factory: FactoryResource, synt
                                        "ablation": _md(plain(rows)), "mlflow_run": dg.MetadataValue.url(factory.run_url(result.run_id))})
 
 
-@dg.asset(group_name=LOOP, partitions_def=batches,
-          description="Champion vs challenger on real data only: the holdout judges the gate; the batch itself is the backtest.")
-def evaluation(context: dg.AssetExecutionContext, factory: FactoryResource, challenger: flywheel.Challenger, blind_spots: SliceSearch) -> dg.Output[flywheel.Evaluation]:
+@dg.asset(
+    group_name=LOOP, partitions_def=batches,
+    check_specs=[dg.AssetCheckSpec("promotion_gate", asset="evaluation", blocking=True,
+                                   description="The promotion gate on real held-out rows: overall ROC AUC within the tolerance and a blind-spot gain whose paired 95% interval is above zero. WARN when the champion is kept; ERROR (blocking) when the holdout cannot judge.")],
+    description="Champion vs challenger on real data only: the holdout of the newest labelled batch judges the gate (paired bootstrap); the batch itself is the backtest.",
+)
+def evaluation(context: dg.AssetExecutionContext, factory: FactoryResource, challenger: flywheel.Challenger, blind_spots: SliceSearch):
     result = flywheel.evaluate(factory.plane, factory.registry, context.partition_key, challenger.version, list(blind_spots.blind_spots))
-    rows = [dict(set=s, **{k: asdict(m)[k] for k in ("model", "rows", "auc", "bs_auc", "f1", "bs_f1")}) for s, m in
+    rows = [dict(set=s, **{k: asdict(m)[k] for k in ("model", "rows", "auc", "auc_low", "auc_high", "bs_auc", "pr_auc", "f1", "bs_f1", "brier")}) for s, m in
             (("gate", result.gate_champion), ("gate", result.gate_challenger), ("backtest", result.backtest_champion), ("backtest", result.backtest_challenger)) if m]
-    meta = {"scores": _md(plain(rows))}
+    meta = {"scores": _md(plain(rows)), **{k: v for k, v in plain(asdict(result.comparison)).items() if v is not None}}
     for name, m in (("champion", result.backtest_champion), ("challenger", result.backtest_challenger)):
         if m is not None:
             meta.update({f"backtest_{name}_auc": plain(m.auc) or 0.0, f"backtest_{name}_bs_f1": plain(m.bs_f1) or 0.0})
-    return dg.Output(result, metadata=meta)
+    promote, reason = flywheel.gate_decision(factory.plane.spec, result)
+    undefined = result.comparison.auc_diff is None
+    yield dg.Output(result, metadata=meta)
+    yield dg.AssetCheckResult(check_name="promotion_gate", passed=promote, metadata={"reason": reason},
+                              severity=dg.AssetCheckSeverity.ERROR if undefined else dg.AssetCheckSeverity.WARN)
 
 
-@dg.asset(
-    group_name=LOOP, partitions_def=batches,
-    check_specs=[dg.AssetCheckSpec("promotion_gate", asset="promotion",
-                                   description="Did the challenger beat the champion on real held-out data (overall within tolerance, blind spots by the margin)? WARN when the champion is kept.")],
-    description="Moves the MLflow alias `champion` to the challenger only if it wins the gate; records the decision in the ledger.",
-)
-def promotion(context: dg.AssetExecutionContext, factory: FactoryResource, evaluation: flywheel.Evaluation):
+@dg.asset(group_name=LOOP, partitions_def=batches,
+          description="What a careful team gets without the factory, on the same real rows: frozen first model, real-only retrain, recency-weighted retrain, SMOTE-NC, untargeted synthetic rows.")
+def baselines(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_validation: str, blind_spots: SliceSearch) -> dg.Output[dict]:
+    offered = len(factory.plane.storage.read_parquet(synthetic_validation))
+    scores = flywheel.run_baselines(factory.plane, factory.registry, context.partition_key, list(blind_spots.blind_spots), offered)
+    rows = [dict(baseline=name, set=kind, **{k: (s[kind] or {}).get(k) for k in ("auc", "bs_auc", "f1", "bs_f1")})
+            for name, s in scores.items() for kind in ("gate", "backtest") if s[kind]]
+    return dg.Output(scores, metadata={"baselines": _md(plain(rows)), "untargeted_rows": offered})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches, deps=[baselines],
+          description="Moves the MLflow alias `champion` to the challenger only if it passed the promotion gate; records the decision in the ledger.")
+def promotion(context: dg.AssetExecutionContext, factory: FactoryResource, evaluation: flywheel.Evaluation) -> dg.Output[dict]:
     promoted, reason = flywheel.promote_if_better(factory.plane, factory.registry, context.partition_key, evaluation)
     context.log.info(reason)
-    yield dg.Output({"promoted": promoted, "reason": reason}, metadata={"promoted": promoted, "reason": reason,
-                                                                          "champion_version": factory.registry.version_of("champion")})
-    yield dg.AssetCheckResult(check_name="promotion_gate", passed=promoted, severity=dg.AssetCheckSeverity.WARN, metadata={"reason": reason})
+    return dg.Output({"promoted": promoted, "reason": reason}, metadata={
+        "promoted": promoted, "reason": reason, "champion_version": factory.registry.version_of("champion")})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches,
+          description="One HTML page per cycle (reports/flywheel/<batch>.html) plotting every cycle so far: overall and blind-spot ROC AUC of champion, challenger and baselines, drift share, synthetic share, promotions.")
+def flywheel_report(context: dg.AssetExecutionContext, factory: FactoryResource, drift_report: DriftReport, challenger: flywheel.Challenger,
+                    evaluation: flywheel.Evaluation, baselines: dict, promotion: dict) -> dg.MaterializeResult:
+    batch_id, plane = context.partition_key, factory.plane
+    scores = {"champion (holdout)": evaluation.gate_champion, "challenger (holdout)": evaluation.gate_challenger,
+              "champion (backtest)": evaluation.backtest_champion, "challenger (backtest)": evaluation.backtest_challenger}
+    scores.update({f"{name} ({'holdout' if kind == 'gate' else kind})": s.get(kind) for name, s in baselines.items() for kind in ("gate", "backtest")})
+    used = challenger.synthetic_rows if challenger.uses_synthetic else 0
+    record = report.cycle_record(batch_id, drift_report.drift_share, scores, used, len(flywheel.labelled_sets(plane, batch_id).train),
+                                 promotion["promoted"], factory.registry.version_of("champion"))
+    report.write_cycle(plane.storage, record)
+    cycles = report.read_cycles(plane.storage, upto=batch_id)
+    html = plane.write_report("flywheel", batch_id, "html", report.flywheel_html(cycles))
+    return dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.path(html), "cycles": len(cycles), "drift_share": record["drift_share"],
+        "synthetic_share": record["synthetic_share"], "promoted": record["promoted"], "champion_version": record["champion_version"],
+        "promotions_so_far": sum(bool(c["promoted"]) for c in cycles),
+    })
 
 
 reference_assets = [reference_snapshot, initial_champion]
 ingest_assets = [landed_batch, validated_batch, drift_report]
-regeneration_assets = [blind_spots, synthetic_batch, synthetic_validation, challenger, evaluation, promotion]
+regeneration_assets = [blind_spots, synthetic_batch, synthetic_validation, challenger, evaluation, baselines, promotion]
+report_assets = [flywheel_report]

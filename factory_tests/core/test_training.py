@@ -11,9 +11,9 @@ import pytest
 from factory.core.dataset import BATCH
 from factory.core.spec import PromotionSettings, replace
 from factory.core.training import (
-    decide_promotion, prefer_synthetic, recency_weights, score_model, split_holdout, train_model,
+    compare_models, decide_promotion, prefer_synthetic, recency_weights, score_model, split_holdout, train_model,
 )
-from factory.core.types import BlindSpot, Condition, ModelScores
+from factory.core.types import BlindSpot, Comparison, Condition, ModelScores
 
 
 @pytest.fixture(scope="module")
@@ -104,52 +104,79 @@ def scores(auc, bs_auc, name="m"):
     return ModelScores(model=name, rows=1000, auc=auc, f1=0.7, recall=0.7, bs_rows=200 if bs_auc is not None else 0, bs_auc=bs_auc)
 
 
+def diff(auc, bs_auc, low=None, bs_low=None):
+    """A Comparison with paired intervals: by default the interval is the point +- 0.01."""
+    return Comparison(
+        rows=1000, bs_rows=200 if bs_auc is not None else 0,
+        auc_diff=auc, auc_diff_low=(auc - 0.01 if low is None else low) if auc is not None else None,
+        auc_diff_high=auc + 0.01 if auc is not None else None,
+        bs_auc_diff=bs_auc, bs_auc_diff_low=(bs_auc - 0.01 if bs_low is None else bs_low) if bs_auc is not None else None,
+        bs_auc_diff_high=bs_auc + 0.01 if bs_auc is not None else None,
+    )
+
+
 @pytest.fixture()
 def spec(hotel_spec):
     return replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_margin=0.0))
 
 
 def test_worse_challenger_is_refused(spec):
-    promote, reason = decide_promotion(scores(0.85, 0.70), scores(0.88, 0.75), spec)
+    promote, reason = decide_promotion(diff(-0.03, -0.05), spec)
     assert promote is False
     assert reason.startswith("champion kept")
 
 
 def test_better_challenger_is_promoted(spec):
-    promote, reason = decide_promotion(scores(0.89, 0.78), scores(0.88, 0.75), spec)
+    promote, reason = decide_promotion(diff(0.01, 0.03), spec)
     assert promote is True
     assert reason.startswith("challenger wins")
-    assert "0.7800" in reason and "0.7500" in reason
+    assert "+0.0300" in reason and "+0.0100" in reason
 
 
 def test_challenger_within_tolerance_overall_and_better_in_blind_spots_wins(spec):
-    assert decide_promotion(scores(0.877, 0.80), scores(0.88, 0.75), spec)[0] is True
+    assert decide_promotion(diff(-0.003, 0.05), spec)[0] is True
 
 
 def test_challenger_losing_too_much_overall_is_refused_despite_blind_spots(spec):
-    assert decide_promotion(scores(0.87, 0.90), scores(0.88, 0.75), spec)[0] is False
+    assert decide_promotion(diff(-0.01, 0.15), spec)[0] is False
 
 
-def test_equal_blind_spot_auc_is_not_a_gain(spec):
-    assert decide_promotion(scores(0.90, 0.75), scores(0.88, 0.75), spec)[0] is False
+def test_blind_spot_gain_inside_the_noise_is_not_a_gain(spec):
+    assert decide_promotion(diff(0.02, 0.005, bs_low=-0.01), spec)[0] is False
 
 
 def test_blind_spot_margin_is_required(hotel_spec):
     spec = replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_margin=0.02))
-    assert decide_promotion(scores(0.88, 0.76), scores(0.88, 0.75), spec)[0] is False
-    assert decide_promotion(scores(0.88, 0.78), scores(0.88, 0.75), spec)[0] is True
+    assert decide_promotion(diff(0.0, 0.015), spec)[0] is False
+    assert decide_promotion(diff(0.0, 0.03), spec)[0] is True
 
 
-def test_without_blind_spot_auc_overall_auc_must_rise(spec):
-    promote, reason = decide_promotion(scores(0.89, None), scores(0.88, None), spec)
-    assert promote is True and "overall AUC must rise" in reason
-    assert decide_promotion(scores(0.88, None), scores(0.88, 0.75), spec)[0] is False
+def test_without_blind_spot_rows_the_overall_gain_must_be_significant(spec):
+    promote, reason = decide_promotion(diff(0.02, None), spec)
+    assert promote is True and "no blind-spot rows" in reason
+    assert decide_promotion(diff(0.005, None, low=-0.002), spec)[0] is False
 
 
 def test_single_class_holdout_keeps_the_champion(spec):
-    promote, reason = decide_promotion(scores(None, None), scores(0.88, 0.75), spec)
-    assert promote is False
-    assert "single class" in reason
+    promote, reason = decide_promotion(diff(None, None), spec)
+    assert promote is False and "single class" in reason
+
+
+def test_gate_refuses_a_worse_challenger_and_accepts_a_better_one_on_real_data(model, small_spec, hotel_batch, hotel_reference):
+    """Constructed on real data: a model trained on shuffled labels must lose to the
+    real model on a real later batch, and the real model must beat it."""
+    holdout = hotel_batch("2016-08")
+    shuffled = hotel_reference.copy()
+    shuffled[small_spec.target] = shuffled[small_spec.target].sample(frac=1.0, random_state=0).to_numpy()
+    noise = train_model(shuffled.sample(n=4000, random_state=0), small_spec)
+    spots = (BlindSpot(conditions=(Condition("hotel", "==", "Resort Hotel"),), kind="error", support=0, errors=0,
+                       error_rate=0.0, error_low=0.0, error_high=0.0, overall_error=0.0, lift=1.0, p_value=1.0, positive_share=0.3),)
+    worse = compare_models(noise, model, holdout, small_spec, spots, rounds=100)
+    assert decide_promotion(worse, small_spec)[0] is False
+    assert worse.auc_diff < 0 and worse.auc_diff_high < 0
+    better = compare_models(model, noise, holdout, small_spec, spots, rounds=100)
+    assert decide_promotion(better, small_spec)[0] is True
+
 
 
 def test_prefer_synthetic_needs_a_blind_spot_gain_within_tolerance(spec):
