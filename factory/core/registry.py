@@ -15,7 +15,6 @@ import pandas as pd
 
 from factory.core.errors import RegistryError
 from factory.core.storage import Storage
-from factory.core.training import FactoryModel
 
 LEDGER_KEY = "registry/ledger.parquet"
 PIP_REQUIREMENTS = ["lightgbm==4.7.0", "pandas==2.3.3", "numpy==2.4.6", "scikit-learn==1.9.1"]
@@ -54,7 +53,7 @@ class Registry:
 
     def log_model_run(
         self,
-        model: FactoryModel,
+        model: Any,
         run_name: str,
         params: dict[str, Any],
         metrics: dict[str, float | None],
@@ -82,7 +81,7 @@ class Registry:
                 python_model=FactoryPyfunc(model),
                 signature=infer_signature(example, model.predict_proba(example)),
                 input_example=example,
-                pip_requirements=PIP_REQUIREMENTS,
+                pip_requirements=PIP_REQUIREMENTS + (["torch==2.13.0"] if type(model).__name__ == "TorchTabularModel" else []),
                 registered_model_name=self.model_name,
             )
         version = str(info.registered_model_version)
@@ -98,7 +97,7 @@ class Registry:
         except MlflowException:
             return None
 
-    def load(self, alias_or_version: str) -> FactoryModel:
+    def load(self, alias_or_version: str) -> Any:
         """The FactoryModel behind `models:/name@alias` or a version number."""
         import mlflow
 

@@ -45,6 +45,13 @@ class DriftSettings:
     stattest_threshold: float = 0.1  # per-column drift score threshold (Evidently's default)
     share_threshold: float = 0.3  # drifted-column share that triggers regeneration
     report_sample_rows: int = 20000  # the Evidently HTML report runs on at most this many rows
+    # per-column override of Evidently's default choice: {column: {test: ks|chisquare|z|
+    # jensenshannon|wasserstein, threshold: float}} (either key may be left out)
+    per_column: dict[str, dict[str, Any]] = field(default_factory=dict)
+    performance_tolerance: float = 0.05  # estimated ROC AUC drop (vs reference) that triggers regeneration
+    cooldown_hours: float = 24.0  # no drift-triggered regeneration within this long of the previous one
+    max_regenerations: int = 3  # at most this many drift-triggered regenerations ...
+    period_hours: float = 168.0  # ... per this many hours
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class SynthesisSettings:
 
 @dataclass(frozen=True)
 class TrainingSettings:
+    model: str = "lightgbm"  # or "mlp": a torch MLP with categorical embeddings
     recency_batches: int = 3  # the newest labelled batches get recency_weight
     recency_weight: float = 3.0
     holdout_share: float = 0.5  # share of the newest labelled batch kept for the gate only
@@ -210,6 +218,8 @@ def _check_consistency(spec: DatasetSpec) -> None:
         raise SpecError(f"{where}: 'integer' column(s) {not_numeric} are not listed under 'numeric'")
     if spec.time.year is None and spec.time.start_year is None:
         raise SpecError(f"{where}: time: give either 'year' (a column) or 'start_year' (rebuilt from row order)")
+    if spec.training.model not in ("lightgbm", "mlp"):
+        raise SpecError(f"{where}: training: model '{spec.training.model}' is not one of ['lightgbm', 'mlp']")
     if spec.reference_batches < 2:
         raise SpecError(f"{where}: reference_batches must be at least 2")
     if spec.label_delay < 1:

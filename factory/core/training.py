@@ -1,6 +1,7 @@
 """Train and score the classifier, on real data for judging, always.
 
-LightGBM with native categorical support: fast on 2 cores, strong on mixed tabular
+LightGBM with native categorical support (the default; `training.model: mlp` picks
+the torch MLP in mlp.py instead): fast on 2 cores, strong on mixed tabular
 data, and the model FINDINGS.md measured with. Class weights are balanced, so a
 threshold of 0.5 sits at the prior-corrected decision point and cannot collapse
 to 0.05 under drift the way an F1-tuned threshold did. Recency weights make the
@@ -81,8 +82,12 @@ def train_model(
     y = data[spec.target].astype(int).to_numpy()
     categories = {c: sorted(real[c].dropna().astype(str).unique()) for c in spec.categorical}
     positive_share = float(np.average(y, weights=w))
-    model = FactoryModel(None, spec.numeric, spec.categorical, categories, prior=positive_share)
     class_w = np.where(y == 1, 0.5 / positive_share, 0.5 / (1 - positive_share))
+    if spec.training.model == "mlp":
+        from factory.core.mlp import train_mlp
+
+        return train_mlp(data, y, w * class_w, spec.numeric, spec.categorical, positive_share, seed=seed)
+    model = FactoryModel(None, spec.numeric, spec.categorical, categories, prior=positive_share)
     booster = lgb.LGBMClassifier(
         n_estimators=spec.training.n_estimators,
         learning_rate=spec.training.learning_rate,

@@ -187,3 +187,21 @@ def test_prefer_synthetic_needs_a_blind_spot_gain_within_tolerance(spec):
     assert prefer_synthetic(scores(0.89, 0.74, "with_synthetic"), real_only, spec) is False
     assert prefer_synthetic(scores(0.88, 0.60), scores(0.88, None), spec) is True  # any AUC beats none
     assert prefer_synthetic(scores(0.88, None), scores(0.88, None), spec) is False
+
+
+@pytest.mark.slow
+def test_mlp_family_learns_and_survives_mlflow(hotel_reference, small_spec, hotel_batch, tmp_path):
+    """The torch MLP ranks a later real batch far above chance, and round-trips through
+    a real MLflow registry (pickled by pyfunc, loaded by version)."""
+    from factory.core.registry import Registry
+    from factory.core.storage import Storage
+
+    spec = replace(small_spec, training=dataclasses.replace(small_spec.training, model="mlp"))
+    model = train_model(hotel_reference.sample(6000, random_state=1), spec)
+    batch = hotel_batch("2016-08")
+    scores_ = score_model("mlp", model, batch, spec)
+    assert scores_.auc > 0.75
+    registry = Registry.at(tmp_path / "home", "mlp-test", Storage(str(tmp_path / "root")))
+    _, version = registry.log_model_run(model, "mlp", {}, {"auc": scores_.auc}, {}, batch[list(spec.features)])
+    loaded = registry.load(version)
+    np.testing.assert_allclose(loaded.predict_proba(batch.head(50)), model.predict_proba(batch.head(50)), rtol=1e-5)
