@@ -8,7 +8,7 @@ ROOT ?= .factory
 CYCLES ?= 3
 SPEC ?= specs/hotel.yaml
 
-.PHONY: install demo test test-fast ui validate clean
+.PHONY: install demo test test-fast ui validate clean chromium
 
 install: $(STAMP)
 
@@ -18,19 +18,28 @@ $(STAMP): pyproject.toml deployments/requirements.lock
 	$(BIN)/pip install --quiet -c deployments/requirements.lock -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# dagster-dbt reads dbt's manifest; prepare it here (again when a model changes), never at import.
+MANIFEST := dbt/target/manifest.json
+$(MANIFEST): $(STAMP) dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/models -type f 2>/dev/null)
+	cd dbt && ../$(BIN)/dbt parse --profiles-dir . --project-dir . --quiet
+
+demo: $(STAMP) $(MANIFEST)
 	$(BIN)/factory replay --spec $(SPEC) --cycles $(CYCLES) --root $(ROOT)
 
-test: $(STAMP)
+test: $(STAMP) $(MANIFEST) chromium
 	$(BIN)/python -m pytest -q -ra
 
-test-fast: $(STAMP)
+# The UI test drives Debian's Chromium through Playwright (never `playwright install`).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver)
+
+test-fast: $(STAMP) $(MANIFEST)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
-validate: $(STAMP)
+validate: $(STAMP) $(MANIFEST)
 	FACTORY_ROOT=$(ROOT) $(BIN)/dagster definitions validate -w workspace.yaml
 
-ui: $(STAMP)
+ui: $(STAMP) $(MANIFEST)
 	$(BIN)/factory ui --root $(ROOT) --spec $(SPEC)
 
 clean:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from factory import cli
 
-    code = cli.main(["replay", "--spec", args.spec, "--root", root, "--cycles", str(cycles)])
+    code = cli.main(["replay", "--spec", args.spec, "--root", root, "--cycles", str(cycles), "--no-warehouse"])
     if code != 0:
         return code
     from factory.core.storage import Storage

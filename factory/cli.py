@@ -99,6 +99,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     "yes" if row.synthetic_used else "no", "yes" if row.promoted else "no", f"{row.seconds:.0f}"])
         if row.note:
             print(f"  note: {row.note}", flush=True)
+    if rows and not args.no_warehouse:
+        print("warehouse: dbt build over every batch ...", flush=True)
+        built = defs.resolve_job_def("warehouse_job").execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        print("warehouse: " + ("built" if built.success else "dbt build failed: see the warehouse_job run in the Dagster UI"), flush=True)
     summary = {"spec": spec.name, "cycles": [asdict(r) for r in rows]}
     uri = plane.storage.write_json("summary.json", summary)
     print(f"summary written to {uri}", flush=True)
@@ -160,6 +164,17 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _configure(args)
+    from factory.defs.resources import FactoryResource
+
+    registry = FactoryResource().registry
+    previous = registry.version_of("champion")
+    registry.rollback(args.version, args.reason)
+    print(f"champion moved back from version {previous} to {args.version}: {args.reason}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     _configure(args)
     cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
@@ -185,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="replay a dataset: reference period, then one batch per cycle through Dagster")
     common(r)
     r.add_argument("--cycles", type=int, default=3, help="number of batches to land and run (default 3)")
+    r.add_argument("--no-warehouse", action="store_true", help="skip the dbt warehouse build after the cycles")
     r.set_defaults(func=cmd_replay)
 
     land = sub.add_parser("land", help="land a batch file (csv in the spec's format, or parquet) under landing/")
@@ -196,6 +212,12 @@ def parser() -> argparse.ArgumentParser:
     ledger = sub.add_parser("ledger", help="print the promotion ledger: which version was champion, when and why")
     common(ledger)
     ledger.set_defaults(func=cmd_ledger)
+
+    rollback = sub.add_parser("rollback", help="point the `champion` alias back at an earlier champion, with a recorded reason")
+    common(rollback)
+    rollback.add_argument("version", help="a model version that was champion before (see `factory ledger`)")
+    rollback.add_argument("--reason", required=True, help="why: recorded in the ledger")
+    rollback.set_defaults(func=cmd_rollback)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) over the root on 127.0.0.1")
     common(ui)

@@ -22,7 +22,7 @@ def _run(args: list[str], tmp_path: Path, timeout: int = 900) -> subprocess.Comp
 def test_help_lists_commands(tmp_path):
     out = _run(["--help"], tmp_path)
     assert out.returncode == 0
-    for command in ("replay", "land", "ledger", "ui"):
+    for command in ("replay", "land", "ledger", "rollback", "ui"):
         assert command in out.stdout
     replay = _run(["replay", "--help"], tmp_path)
     assert "--cycles" in replay.stdout and "FACTORY_ROOT" in replay.stdout
@@ -47,6 +47,7 @@ def test_replay_one_cycle_on_real_hotel_data(tmp_path):
     assert cycle["champion_auc"] is not None and cycle["challenger_auc"] is not None
     assert cycle["note"] == ""
     assert "2016-07" in out.stdout and "summary written" in out.stdout
+    assert "warehouse: built" in out.stdout  # the dbt warehouse was rebuilt after the cycle
     # one MLflow run per model: the initial champion and this cycle's challenger
     import mlflow
 
@@ -55,3 +56,10 @@ def test_replay_one_cycle_on_real_hotel_data(tmp_path):
     assert {r.info.run_name for r in runs} == {"initial-champion", "challenger-2016-07"}
     ledger = _run(["ledger", "--root", str(root)], tmp_path)
     assert "first model" in ledger.stdout
+    # roll back to a version that was never champion: refused; to the first one: recorded
+    refused = _run(["rollback", "99", "--reason", "typo", "--root", str(root)], tmp_path)
+    assert refused.returncode == 2 and "never champion" in refused.stderr
+    back = _run(["rollback", "1", "--reason", "incident 42", "--root", str(root)], tmp_path)
+    assert back.returncode == 0, back.stderr
+    ledger = _run(["ledger", "--root", str(root)], tmp_path)
+    assert "rollback" in ledger.stdout and "incident 42" in ledger.stdout

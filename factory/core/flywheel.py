@@ -9,13 +9,15 @@ scores the models on batch t itself (its labels arrive one batch later).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
 from factory.core.baselines import train_baselines, untargeted_rows
 from factory.core.blind_spots import SliceSearch, blind_spot_table, find_blind_spots, find_coverage_gaps, find_low_confidence
 from factory.core.dataset import BATCH, content_hash
+from factory.core.drift import detect_drift, domain_classifier, drift_table, fast_drift, prediction_drift
+from factory.core.estimation import estimate_for
 from factory.core.plane import DataPlane
 from factory.core.registry import Registry
 from factory.core.spec import DatasetSpec
@@ -23,7 +25,9 @@ from factory.core.synthesis import generate, plan_generation
 from factory.core.training import (
     FactoryModel, compare_models, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
 )
-from factory.core.types import BlindSpot, Comparison, Condition, ModelScores, ValidationOutcome
+from factory.core.types import (
+    BlindSpot, ColumnDrift, Comparison, Condition, DriftReport, ModelScores, PerformanceEstimate, ValidationOutcome, plain,
+)
 from factory.core.validation import gate_synthetic
 
 
@@ -61,6 +65,40 @@ def train_initial_champion(plane: DataPlane, registry: Registry) -> str:
     return version
 
 
+@dataclass(frozen=True)
+class Monitoring:
+    """Everything measured on a batch before its labels arrive."""
+
+    report: DriftReport
+    estimate: PerformanceEstimate  # the champion's label-free performance on the batch
+    estimated_auc_drop: float | None  # vs the same estimate on the reference's last batch
+    prediction_drift: ColumnDrift
+    html_uri: str
+
+
+def monitor(plane: DataPlane, champion: FactoryModel, batch_id: str) -> Monitoring:
+    """Drift on the stored profile (fast path), the Evidently HTML report, prediction
+    drift, a domain classifier and the CBPE estimate, recalibrated on the newest
+    labelled batch. Persists the tidy drift table and the estimate."""
+    spec = plane.spec
+    current, reference = plane.validated(batch_id), plane.reference()
+    report = fast_drift(batch_id, current, plane.profile(), spec)
+    _, html = detect_drift(batch_id, reference, current, spec)
+    baseline_rows = reference[reference[BATCH] == reference[BATCH].max()]
+    labelled, newest = plane.labelled_window(batch_id)
+    estimate = estimate_for(champion, current, spec.target, calibration=labelled[labelled[BATCH] == newest])
+    baseline = estimate_for(champion, baseline_rows, spec.target)
+    scores = prediction_drift(champion.predict_proba(baseline_rows), champion.predict_proba(current), spec.drift.stattest_threshold)
+    domain_auc, domain_features = domain_classifier(reference, current, spec)
+    report = replace(report, mean_score=estimate.expected_positive_rate, estimated_auc=estimate.auc,
+                     domain_auc=domain_auc, domain_features=domain_features)
+    html_uri = plane.write_report("drift", batch_id, "html", html)
+    plane.write_report("drift", batch_id, "parquet", drift_table(report))
+    plane.write_report("estimation", batch_id, "json", plain({**asdict(estimate), "prediction_drift": asdict(scores)}))
+    drop = baseline.auc - estimate.auc if baseline.auc is not None and estimate.auc is not None else None
+    return Monitoring(report, estimate, drop, scores, html_uri)
+
+
 def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSearch:
     """Error slices of the champion on the newest labelled batch (discovery half)."""
     sets = labelled_sets(plane, batch_id)
@@ -74,7 +112,7 @@ def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSe
     proba = champion.predict_proba(current) if len(current) else []
     label_free = find_coverage_gaps(current, reference, plane.spec, plane.profile(), proba=proba).blind_spots
     label_free += find_low_confidence(current, proba, plane.spec, plane.profile(), reference=reference).blind_spots
-    plane.storage.write_parquet(f"blind_spots/{batch_id}.label_free.parquet", blind_spot_table(label_free, batch_id))
+    plane.storage.write_parquet(f"blind_spots/label_free/{batch_id}.parquet", blind_spot_table(label_free, batch_id))
     return search
 
 
@@ -102,7 +140,7 @@ class SyntheticBatch:
 def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> SyntheticBatch:
     sets = labelled_sets(plane, batch_id)
     plan = plan_generation(spots, len(sets.train), plane.spec)
-    rows, failures = generate(sets.train, plan, plane.spec, plane.profile(), cycle=batch_id)
+    rows, failures = generate(sets.train, plan, plane.spec, plane.profile(), cycle=batch_id, storage=plane.storage)  # fitted generators cached under generators/
     key = f"synthetic/{batch_id}/{run_id}.parquet"
     plane.storage.write_parquet(key, rows)
     plan_rows = tuple(dict(blind_spot_id=r.blind_spot.id, predicate=r.blind_spot.predicate, rows=r.rows, positives=r.positives) for r in plan)
@@ -110,14 +148,55 @@ def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: 
     return SyntheticBatch(key, len(rows), sum(r.rows for r in plan), tuple(failures), plan_rows)
 
 
-def gate(plane: DataPlane, batch_id: str, synthetic: SyntheticBatch, spots: list[BlindSpot]) -> tuple[str, ValidationOutcome]:
+@dataclass(frozen=True)
+class GateResult:
+    accepted_key: str
+    outcome: ValidationOutcome
+    structural: bool  # False: the batch broke the suite's structure (a generator bug), not just fidelity
+
+
+def gate(plane: DataPlane, batch_id: str, synthetic: SyntheticBatch, spots: list[BlindSpot]) -> GateResult:
+    """Row checks, then fidelity and privacy. Rows that fail are dropped; a batch that
+    fails fidelity or privacy is rejected whole, and the cycle goes on real-only."""
     sets = labelled_sets(plane, batch_id)
     rows = plane.storage.read_parquet(synthetic.key)
     accepted, outcome = gate_synthetic(batch_id, rows, sets.train, plane.spec, plane.profile(), spots)
+    structural = outcome.passed
+    if outcome.passed and len(accepted):  # fidelity and privacy of what the row checks accepted
+        accepted, outcome = judge_fidelity(plane, batch_id, accepted, outcome, sets, spots)
     key = synthetic.key.replace(".parquet", ".accepted.parquet")
     plane.storage.write_parquet(key, accepted)
     plane.write_report("synthetic_validation", batch_id, "json", asdict(outcome))
-    return key, outcome
+    return GateResult(key, outcome, structural)
+
+
+def judge_fidelity(plane: DataPlane, batch_id: str, accepted: pd.DataFrame, outcome: ValidationOutcome, sets: LabelledSets,
+                   spots: list[BlindSpot]) -> tuple[pd.DataFrame, ValidationOutcome]:
+    """Fidelity and privacy against the real rows of the same slices (holdout: the
+    gate's judge, never a generator's input); the page under reports/synthetic_validation/,
+    the numbers under reports/synthetic_fidelity/.
+    A breach rejects the whole batch (spec gate.blocking) or only warns."""
+    from dataclasses import replace
+
+    from factory.core.quality import evaluate_synthetic, to_html
+
+    spec = plane.spec
+    report = evaluate_synthetic(batch_id, accepted, sets.train, sets.holdout, spec, spots, seed=spec.synthesis.seed)
+    # its own folder: the warehouse reads every reports/synthetic_validation/*.json as a gate outcome
+    plane.write_report("synthetic_fidelity", batch_id, "json", asdict(report) | {"headline": report.headline()})
+    uri = plane.write_report("synthetic_validation", batch_id, "html", to_html(report, spec))
+    if report.passed or not spec.gate.blocking:
+        return accepted, replace(outcome, report_uri=uri, warnings=outcome.warnings + report.warnings + report.failures)
+    failures = tuple(f"batch {batch_id}: {f}" for f in report.failures)
+    return accepted.iloc[:0], replace(outcome, passed=False, failures=outcome.failures + failures, rows_dropped=outcome.rows, report_uri=uri)
+
+
+def fidelity_headline(plane: DataPlane, outcome: ValidationOutcome) -> dict:
+    """The overall fidelity and privacy numbers of the gate's last evaluation (empty when
+    the batch was not evaluated), as plain values for Dagster metadata."""
+    if not outcome.report_uri:
+        return {}
+    return plane.storage.read_json(f"reports/synthetic_fidelity/{outcome.batch_id}.json")["headline"]
 
 
 @dataclass(frozen=True)

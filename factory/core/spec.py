@@ -68,6 +68,9 @@ class SynthesisSettings:
     synthetic_share: float = 0.1  # synthetic rows as a share of the real training rows
     max_rows_per_slice: int = 2000
     seed: int = 0
+    epochs: int = 50  # ctgan / tvae only: at most this many epochs ...
+    max_fit_seconds: float = 600.0  # ... and about this long to fit both classes
+    max_sample_seconds: float = 60.0  # ctgan / tvae only: rejection budget per slice and class
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,28 @@ class TrainingSettings:
 class PromotionSettings:
     auc_tolerance: float = 0.005  # challenger may lose at most this much overall ROC AUC
     blind_spot_margin: float = 0.0  # and must gain at least this on blind-spot ROC AUC
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds of the ingest and synthetic gates (a failing gate names the metric,
+    the slice, the value and the threshold)."""
+
+    range_tolerance: float = 0.5  # ingest: numeric values may exceed the reference range by this share of its span
+    range_mostly: float = 0.99  # ... for at least this share of rows (else a warning)
+    row_count_ratio: float = 10.0  # ingest: warn when rows differ from the mean reference batch by more than this factor
+    null_tolerance: float = 0.2  # ingest: warn when a column's null share exceeds its reference share by this much
+    sample_rows: int = 2000  # fidelity and privacy run on at most this many rows per side (1000 per blind spot)
+    min_slice_rows: int = 100  # real and synthetic rows a slice needs before its metrics are judged
+    min_quality: float = 0.75  # SDMetrics quality score (column shapes and pair trends)
+    max_discriminator_auc: float | None = None  # real-vs-synthetic classifier ROC AUC (0.5 is ideal); None: reported only
+    max_label_gap: float = 0.1  # largest |P(label | value) real - synthetic| (its lower 95% bound: noise does not fail)
+    min_tstr_ratio: float = 0.8  # train-on-synthetic / train-on-real ROC AUC on the real holdout (overall only)
+    max_dcr_share: float = 0.6  # share of synthetic rows closer to a training row than to a holdout row (0.5 is ideal)
+    min_nndr_p5: float = 0.0  # 5th percentile of the nearest-neighbour distance ratio
+    max_mia_auc: float = 0.6  # distance-based membership inference ROC AUC (0.5 is ideal)
+    blocking: bool = True  # fidelity or privacy failures reject the synthetic batch; False: they only warn
+    slices_block: bool = False  # per-blind-spot breaches (small, noisy samples; label mix drawn from recent rows) only warn
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,7 @@ class DatasetSpec:
     synthesis: SynthesisSettings = SynthesisSettings()
     training: TrainingSettings = TrainingSettings()
     promotion: PromotionSettings = PromotionSettings()
+    gate: GateSettings = GateSettings()
     spec_path: str = ""
 
     @property
@@ -183,6 +209,7 @@ def load_spec(path: str | os.PathLike) -> DatasetSpec:
         "synthesis": SynthesisSettings,
         "training": TrainingSettings,
         "promotion": PromotionSettings,
+        "gate": GateSettings,
     }
     values: dict[str, Any] = {}
     for key, value in raw.items():
@@ -220,6 +247,8 @@ def _check_consistency(spec: DatasetSpec) -> None:
         raise SpecError(f"{where}: time: give either 'year' (a column) or 'start_year' (rebuilt from row order)")
     if spec.training.model not in ("lightgbm", "mlp"):
         raise SpecError(f"{where}: training: model '{spec.training.model}' is not one of ['lightgbm', 'mlp']")
+    if spec.synthesis.generator not in ("gaussian_copula", "ctgan", "tvae"):
+        raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of ['gaussian_copula', 'ctgan', 'tvae']")
     if spec.reference_batches < 2:
         raise SpecError(f"{where}: reference_batches must be at least 2")
     if spec.label_delay < 1:

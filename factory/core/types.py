@@ -90,6 +90,8 @@ class DriftReport:
     mean_score: float = 0.0  # champion's mean predicted positive probability on the batch
     estimated_auc: float | None = None  # label-free estimate from calibrated scores
     seconds: float = 0.0  # time the per-column tests took
+    domain_auc: float | None = None  # multivariate drift: ROC AUC of a reference-vs-batch classifier
+    domain_features: tuple[str, ...] = ()  # the features that separate them most ("name (gain share)")
 
 
 @dataclass(frozen=True)

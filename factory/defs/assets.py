@@ -1,7 +1,7 @@
 """The loop as assets. Each body unpacks resources, calls factory.core and reports."""
 
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
@@ -9,12 +9,10 @@ import pandas as pd
 from factory.core import flywheel, report
 from factory.core.blind_spots import SliceSearch
 from factory.core.dataset import BATCH, load_dataset
-from factory.core.drift import detect_drift, drift_table, fast_drift, prediction_drift
-from factory.core.estimation import estimate_for
 from factory.core.plane import reference_from_source
 from factory.core.profile import profile_reference
 from factory.core.types import DriftReport, ValidationOutcome, plain
-from factory.core.validation import validate_batch
+from factory.core.validation import outcome_html, validate_batch
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
 
@@ -68,10 +66,12 @@ def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) ->
 )
 def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource):
     batch_id, plane = context.partition_key, factory.plane
-    outcome = validate_batch(batch_id, plane.read_landed(batch_id), factory.spec, plane.profile())
+    columns = [c for c in plane.reference().columns if c != BATCH]  # the reference's column set and order
+    outcome = validate_batch(batch_id, plane.read_landed(batch_id), factory.spec, plane.profile(), columns=columns)
     report = plane.write_report("validation", batch_id, "json", asdict(outcome))
+    page = plane.write_report("validation", batch_id, "html", outcome_html(outcome, "Ingest gate"))
     meta = {"rows": outcome.rows, "expectations": outcome.expectations, "failures": len(outcome.failures),
-            "warnings": len(outcome.warnings), "report": dg.MetadataValue.path(report)}
+            "warnings": len(outcome.warnings), "report": dg.MetadataValue.path(report), "report_html": dg.MetadataValue.path(page)}
     if not outcome.passed:
         where = plane.quarantine(outcome)
         context.log.error("\n".join(outcome.failures))
@@ -88,27 +88,19 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
 
 @dg.asset(group_name=LOOP, partitions_def=batches, description="Drift of the batch against the reference profile (Evidently's tests, fast path), prediction drift and label-free performance estimate (CBPE) of the champion; Evidently DataDriftPreset HTML report on a sample.")
 def drift_report(context: dg.AssetExecutionContext, factory: FactoryResource, validated_batch: ValidationOutcome) -> dg.Output[DriftReport]:
-    batch_id, plane, spec = context.partition_key, factory.plane, factory.spec
-    current, reference = plane.validated(batch_id), plane.reference()
-    report = fast_drift(batch_id, current, plane.profile(), spec)
-    _, html = detect_drift(batch_id, reference, current, spec)
-    champion, baseline_rows = factory.registry.load("champion"), reference[reference[BATCH] == reference[BATCH].max()]
-    estimate, baseline = estimate_for(champion, current, spec.target), estimate_for(champion, baseline_rows, spec.target)
-    scores = prediction_drift(champion.predict_proba(baseline_rows), champion.predict_proba(current), spec.drift.stattest_threshold)
-    report = replace(report, mean_score=estimate.expected_positive_rate, estimated_auc=estimate.auc)
-    html_uri = plane.write_report("drift", batch_id, "html", html)
-    plane.write_report("drift", batch_id, "parquet", drift_table(report))
-    plane.write_report("estimation", batch_id, "json", plain({**asdict(estimate), "prediction_drift": asdict(scores)}))
+    m = flywheel.monitor(factory.plane, factory.registry.load("champion"), context.partition_key)
+    report, estimate, scores = m.report, m.estimate, m.prediction_drift
     drifted = [dict(column=c.column, test=c.test, statistic=c.score, threshold=c.threshold, reference=c.reference_summary,
                     current=c.current_summary) for c in report.columns if c.drifted]
-    drop = {"estimated_auc_drop": baseline.auc - estimate.auc} if baseline.auc is not None and estimate.auc is not None else {}
+    interval = f"[{estimate.auc_low:.3f}, {estimate.auc_high:.3f}]" if estimate.auc_low is not None else None
     return dg.Output(report, metadata={**plain({
-        "drift_share": report.drift_share, "n_drifted": len(report.drifted_columns), "share_threshold": spec.drift.share_threshold,
+        "drift_share": report.drift_share, "n_drifted": len(report.drifted_columns), "share_threshold": factory.spec.drift.share_threshold,
         "drift_test_seconds": report.seconds, "prediction_drift": f"{scores.test} {scores.score:.3f} (drifted: {scores.drifted})",
-        "estimated_auc": estimate.auc, "estimated_auc_interval": f"[{estimate.auc_low}, {estimate.auc_high}]",
+        "estimated_auc": estimate.auc, "estimated_auc_interval": interval, "estimated_auc_drop": m.estimated_auc_drop,
         "estimated_f1": estimate.f1, "estimated_recall": estimate.recall, "realised_auc": estimate.realised_auc,
-        "realised_f1": estimate.realised_f1, "realised_recall": estimate.realised_recall, **drop,
-    }), "drifted_columns": _md(drifted), "evidently_report": dg.MetadataValue.path(html_uri)})
+        "realised_f1": estimate.realised_f1, "realised_recall": estimate.realised_recall,
+        "domain_classifier_auc": report.domain_auc, "domain_features": ", ".join(report.domain_features),
+    }), "drifted_columns": _md(drifted), "evidently_report": dg.MetadataValue.path(m.html_uri)})
 
 
 @dg.asset(group_name=LOOP, partitions_def=batches, deps=[validated_batch],
@@ -124,12 +116,13 @@ def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> 
 
 
 @dg.asset(group_name=LOOP, partitions_def=batches,
-          description="Synthetic rows for exactly the blind spots (SDV GaussianCopula per class), each with lineage columns.")
+          description="Synthetic rows for exactly the blind spots (per-class Gaussian copula conditioned in latent space by default; spec.synthesis.generator), each with lineage columns.")
 def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource, blind_spots: SliceSearch) -> dg.Output[flywheel.SyntheticBatch]:
     result = flywheel.synthesize(factory.plane, context.partition_key, list(blind_spots.blind_spots), context.run_id[:8])
     for failure in result.failures:
         context.log.warning(failure)
     return dg.Output(result, metadata={"rows": result.rows, "requested": result.requested, "failures": len(result.failures),
+                                       "generator": factory.plane.spec.synthesis.generator,
                                        "plan": _md(list(result.plan)), "path": dg.MetadataValue.path(factory.plane.storage.uri(result.key))})
 
 
@@ -140,14 +133,18 @@ def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource,
     description="The synthetic rows that passed the gate (Great Expectations suite, business rules, predicates, no copies of real rows).",
 )
 def synthetic_validation(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_batch: flywheel.SyntheticBatch, blind_spots: SliceSearch):
-    key, outcome = flywheel.gate(factory.plane, context.partition_key, synthetic_batch, list(blind_spots.blind_spots))
+    gated = flywheel.gate(factory.plane, context.partition_key, synthetic_batch, list(blind_spots.blind_spots))
+    key, outcome = gated.accepted_key, gated.outcome
     accepted = outcome.rows - outcome.rows_dropped if outcome.passed else 0
     storage = factory.plane.storage
     per_spot = report.plan_vs_accepted(list(synthetic_batch.plan), storage.read_parquet(synthetic_batch.key), storage.read_parquet(key))
     yield dg.Output(key, metadata={"accepted": accepted, "dropped": outcome.rows_dropped, "generated": outcome.rows,
-                                   "plan_vs_accepted": _md(per_spot),
+                                   "plan_vs_accepted": _md(per_spot), **plain(flywheel.fidelity_headline(factory.plane, outcome)),
+                                   **({"fidelity_report": dg.MetadataValue.path(outcome.report_uri)} if outcome.report_uri else {}),
                                    "report": dg.MetadataValue.path(storage.uri(f"reports/synthetic_validation/{context.partition_key}.json"))})
-    yield dg.AssetCheckResult(check_name="synthetic_gate", passed=outcome.passed, severity=dg.AssetCheckSeverity.ERROR,
+    # a fidelity or privacy breach rejects the rows (the cycle goes on real-only): WARN; a broken structure: ERROR
+    severity = dg.AssetCheckSeverity.ERROR if not gated.structural else dg.AssetCheckSeverity.WARN
+    yield dg.AssetCheckResult(check_name="synthetic_gate", passed=outcome.passed, severity=severity,
                               metadata={"dropped": outcome.rows_dropped, "reasons": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings + outcome.failures) or "none")})
 
 

@@ -1,12 +1,15 @@
 """Sensors and the schedule: what turns the loop without a person.
 
 - landing_sensor: a new file under landing/ becomes a partition and an ingest run.
-- drift_sensor: a drift report whose drift share passes the spec's threshold starts
-  the regeneration job for that batch (once per batch: the run key).
+- drift_sensor: a drift report whose drift share passes the spec's threshold (or whose
+  estimated ROC AUC dropped beyond the tolerance) starts the regeneration job for that
+  batch (once per batch: the run key), with a cooldown and a cap per period.
 - daily_regeneration: once a day, regenerate for the newest validated batch that has
   not been regenerated yet, so the loop turns even when drift stays low.
 """
 
+import json
+import time
 
 import dagster as dg
 
@@ -28,26 +31,55 @@ def landing_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource
 
 
 @dg.sensor(job=regeneration_job, minimum_interval_seconds=60,
-           description="Starts regeneration for a batch whose drift share passes the spec's share_threshold. The cursor is the storage id of the last drift materialisation seen; the run key is the batch, so a batch triggers at most once.")
+           description="Starts regeneration for the newest batch whose drift share passes the spec's share_threshold or whose "
+                       "estimated ROC AUC dropped more than performance_tolerance, at most max_regenerations per period_hours and "
+                       "never within cooldown_hours of the previous one (a blocked batch waits, newest first). The cursor holds "
+                       "the last drift materialisation seen and the trigger times; the run key is the batch, so a batch never triggers twice.")
 def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) -> dg.SensorResult:
-    after = int(context.cursor) if context.cursor else None
+    state = drift_cursor(context.cursor)
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=drift_report.key, after_storage_id=after), limit=100, ascending=True).records
-    threshold = factory.spec.drift.share_threshold
-    requests, skipped = [], []
+        dg.AssetRecordsFilter(asset_key=drift_report.key, after_storage_id=state["after"]), limit=100, ascending=True).records
+    settings = factory.spec.drift
+    triggered, skipped = [state["pending"]] if state["pending"] else [], []
     for record in records:
-        materialization = record.asset_materialization
-        share = materialization.metadata.get("drift_share")
-        share = float(share.value) if share is not None else 0.0
-        batch_id = materialization.partition
-        if share >= threshold:
-            requests.append(dg.RunRequest(run_key=f"regenerate-{batch_id}", partition_key=batch_id,
-                                          tags={"factory/trigger": "drift", "factory/drift_share": f"{share:.3f}"}))
+        meta = record.asset_materialization.metadata
+        share = float(meta["drift_share"].value or 0.0) if "drift_share" in meta else 0.0
+        drop = float(meta["estimated_auc_drop"].value or 0.0) if "estimated_auc_drop" in meta else 0.0
+        batch_id = record.asset_materialization.partition
+        if share >= settings.share_threshold or drop > settings.performance_tolerance:
+            triggered.append(batch_id)
         else:
             skipped.append(f"{batch_id} ({share:.2f})")
-    cursor = str(records[-1].storage_id) if records else context.cursor
-    skip = None if requests else dg.SkipReason(f"no batch above drift share {threshold}; below: {', '.join(skipped) or 'none new'}")
-    return dg.SensorResult(run_requests=requests, cursor=cursor, skip_reason=skip)
+    now = time.time()
+    fired = [t for t in state["fired"] if now - t < settings.period_hours * 3600]
+    newest = max(triggered) if triggered else None
+    blocked = _blocked(fired, now, settings) if newest else None
+    requests = [] if newest is None or blocked else [dg.RunRequest(
+        run_key=f"regenerate-{newest}", partition_key=newest, tags={"factory/trigger": "drift"})]
+    cursor = dict(after=records[-1].storage_id if records else state["after"],
+                  fired=fired + ([now] if requests else []), pending=newest if blocked else None)
+    reason = None if requests else dg.SkipReason(
+        f"{newest} waits: {blocked}" if blocked else
+        f"no batch above drift share {settings.share_threshold}; below: {', '.join(skipped) or 'none new'}")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor), skip_reason=reason)
+
+
+def drift_cursor(cursor: str | None) -> dict:
+    """The drift sensor's state; an older plain storage-id cursor is still understood."""
+    if not cursor:
+        return dict(after=None, fired=[], pending=None)
+    if cursor.isdigit():
+        return dict(after=int(cursor), fired=[], pending=None)
+    return json.loads(cursor)
+
+
+def _blocked(fired: list[float], now: float, settings) -> str | None:
+    """Why a drift-triggered regeneration may not start now (cooldown, cap), or None."""
+    if fired and now - max(fired) < settings.cooldown_hours * 3600:
+        return f"cooldown of {settings.cooldown_hours:g} h since the last drift-triggered regeneration"
+    if len(fired) >= settings.max_regenerations:
+        return f"cap of {settings.max_regenerations} drift-triggered regenerations per {settings.period_hours:g} h reached"
+    return None
 
 
 @dg.schedule(cron_schedule="0 6 * * *", job=regeneration_job,

@@ -110,16 +110,16 @@ def test_crash_between_write_and_move_leaves_no_visible_object(storage, monkeypa
     no cleanup runs, so the temporary may remain, but no reader ever sees it."""
     plane = DataPlane(storage, load_spec(Path(__file__).resolve().parents[2] / "specs" / "hotel.yaml"))
     storage.write_parquet("validated/2016-06.parquet", pd.DataFrame({"x": [1]}))
-    fs_type = type(storage.fs)
+    fs = storage.fs  # fsspec caches filesystem instances: Storage uses this very one
 
     class Crash(BaseException):
         """Not an OSError: like SIGKILL, nothing catches it."""
 
-    def crash(self, *args, **kwargs):
+    def crash(*args, **kwargs):
         raise Crash
 
-    monkeypatch.setattr(fs_type, "mv", crash)
-    monkeypatch.setattr(fs_type, "rm", lambda self, *a, **k: None)  # a dead process cleans nothing up
+    monkeypatch.setattr(fs, "mv", crash)
+    monkeypatch.setattr(fs, "rm", lambda *a, **k: None)  # a dead process cleans nothing up
     with pytest.raises(Crash):
         plane.write_validated("2016-07", pd.DataFrame({"x": [2]}))
     with pytest.raises(Crash):
@@ -131,7 +131,7 @@ def test_crash_between_write_and_move_leaves_no_visible_object(storage, monkeypa
     assert plane.landed_batches() == [] and plane.landed_key("2016-07") is None
     assert storage.list("validated") == ["validated/2016-06.parquet"]
     leftovers = storage.fs.find(storage.uri("validated"))
-    assert any(".tmp-" in p for p in leftovers), ("the temporary object was written before the crash", leftovers, storage.fs.find(storage.uri("")))
+    assert any(".tmp-" in p for p in leftovers), "the temporary object was written before the crash"
     # the next run writes the batch normally
     assert plane.land_frame("2016-07", pd.DataFrame({"x": [2]})).created
     assert plane.landed_batches() == ["2016-07"]
@@ -141,10 +141,10 @@ def test_failed_move_cleans_up_on_s3(s3_endpoint, tmp_path, monkeypatch):
     storage = Storage(f"s3://{BUCKET}/fail-{tmp_path.name}")
     storage.write_bytes("k.bin", b"old")
 
-    def broken_mv(self, *args, **kwargs):
+    def broken_mv(*args, **kwargs):
         raise OSError("connection reset")
 
-    monkeypatch.setattr(type(storage.fs), "mv", broken_mv)
+    monkeypatch.setattr(storage.fs, "mv", broken_mv)
     with pytest.raises(StorageError, match="cannot write"):
         storage.write_bytes("k.bin", b"new")
     monkeypatch.undo()
@@ -189,7 +189,7 @@ def test_one_cycle_with_the_root_on_s3(s3_endpoint, tmp_path, small_spec_path, s
         f"validated/{batch_id}.parquet",
         f"reports/validation/{batch_id}.json", f"reports/drift/{batch_id}.html", f"reports/drift/{batch_id}.parquet",
         f"reports/synthetic_validation/{batch_id}.json",
-        f"blind_spots/{batch_id}.parquet", f"evaluation/{batch_id}.json",
+        f"blind_spots/{batch_id}.parquet", f"evaluation/{batch_id}.json", f"evaluation/{batch_id}.parquet",
         "registry/ledger.parquet",
         f"assets/validated_batch/{batch_id}.pickle", f"assets/drift_report/{batch_id}.pickle",
         f"assets/evaluation/{batch_id}.pickle", f"assets/promotion/{batch_id}.pickle",

@@ -1,0 +1,107 @@
+"""Fidelity and privacy of the default generator on real data. Not a test.
+
+    .venv/bin/python benchmarks/fidelity.py [--quick]
+
+For hotel, then bank: the labelled reference period is split at random into training
+rows (60%), a real holdout (20%) and fresh real rows (20%). The factory's default
+generator (factory.core.synthesis, an unconditioned plan at the real class mix, as the
+`untargeted` baseline draws it) is fitted on the training rows and generates as many
+rows as the holdout has. Its exact copies of training rows are counted and dropped (the
+gate's rule), then factory.core.quality scores the rest against the training rows and
+the holdout. Baseline, measured in the same run on the same rows: the fresh real rows,
+duplicates of training rows included (the hotel data holds many duplicated bookings),
+scored the same way: what a generator that draws real rows would reach. label_gap_max
+is measured on the whole batch against every training row (values with >= 100 real
+rows); label_gap_max_sampled on the metric sample, label_gap_low is its noise-proof
+lower bound (what the gate judges).
+
+--quick caps the training rows at 8000 and the holdout at 2000. Metrics run on samples
+of at most 5000 rows per side (2000 with --quick).
+Prints one line per dataset, then a final JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from factory.core.baselines import untargeted_rows  # noqa: E402
+from factory.core.dataset import load_dataset  # noqa: E402
+from factory.core.fidelity import label_fidelity_gaps  # noqa: E402
+from factory.core.plane import reference_from_source  # noqa: E402
+from factory.core.profile import profile_reference  # noqa: E402
+from factory.core.quality import evaluate_synthetic  # noqa: E402
+from factory.core.spec import load_spec, replace  # noqa: E402
+from factory.core.validation import exact_copies  # noqa: E402
+
+KEYS = ("quality", "discriminator_auc", "tstr_ratio", "label_gap_max", "dcr_share", "nndr_p5", "exact_copies")
+EXTRA = ("mia_auc", "inference_gap", "label_gap_low", "column_shapes", "pair_trends", "tstr_auc", "trtr_auc")
+
+
+def _round(v):
+    return round(v, 4) if isinstance(v, float) else v
+
+
+def measure(spec_path: Path, quick: bool, seed: int) -> dict:
+    spec = load_spec(spec_path)
+    spec = replace(spec, gate=dataclasses.replace(spec.gate, sample_rows=2000 if quick else 5000))
+    reference, _ = reference_from_source(spec, load_dataset(spec))
+    labelled = reference[reference[spec.target].notna()].sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    n = len(labelled)
+    train, holdout, fresh = labelled.iloc[: int(0.6 * n)], labelled.iloc[int(0.6 * n): int(0.8 * n)], labelled.iloc[int(0.8 * n):]
+    if quick:
+        train, holdout, fresh = train.head(8000), holdout.head(2000), fresh.head(2000)
+    train, holdout, fresh = (f.reset_index(drop=True) for f in (train, holdout, fresh))
+    profile = profile_reference(train, spec, bins=spec.blind_spots.numeric_bins)
+
+    start = time.perf_counter()
+    synthetic = untargeted_rows(train, len(holdout), spec, profile, cycle="benchmark")
+    fit_seconds = time.perf_counter() - start
+    copies = exact_copies(synthetic, train, list(spec.features))
+    fresh_copies = exact_copies(fresh, train, list(spec.features))
+    start = time.perf_counter()
+    report = evaluate_synthetic("benchmark", synthetic[~copies].reset_index(drop=True), train, holdout, spec, seed=seed)
+    eval_seconds = time.perf_counter() - start
+    base = evaluate_synthetic("baseline", fresh, train, holdout, spec, seed=seed).slices[0]  # real rows as they are
+    overall = report.slices[0]
+    out = {k: _round(getattr(overall, k)) for k in KEYS + EXTRA}
+    # label fidelity on the whole batch against every training row (the sample above is noisier)
+    out["label_gap_max"] = _round(label_fidelity_gaps(train, synthetic[~copies], spec)["max"])
+    out["label_gap_max_sampled"] = _round(overall.label_gap_max)
+    out.update(
+        exact_copies_generated=int(copies.sum()),  # before the gate drops them; `exact_copies` is after
+        train_rows=len(train), synthetic_rows=len(synthetic), fit_sample_seconds=round(fit_seconds, 1),
+        eval_seconds=round(eval_seconds, 1), gate_failures=list(report.failures),
+        **{f"baseline_real_{k}": _round(getattr(base, k)) for k in KEYS + ("mia_auc", "inference_gap")},
+        baseline_real_duplicates_of_train=int(fresh_copies.sum()),  # = baseline_real_exact_copies
+    )
+    out["baseline_real_label_gap_max"] = _round(label_fidelity_gaps(train, fresh, spec)["max"])  # as label_gap_max
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smaller samples")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    result: dict = {"quick": args.quick}
+    for name, prefix in (("hotel", ""), ("bank", "bank_")):
+        start = time.perf_counter()
+        scores = measure(REPO / "specs" / f"{name}.yaml", args.quick, args.seed)
+        print(f"{name}: " + ", ".join(f"{k}={scores[k]}" for k in KEYS) + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        result.update({f"{prefix}{k}": v for k, v in scores.items()})
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

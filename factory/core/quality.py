@@ -1,0 +1,352 @@
+"""Fidelity and privacy of a synthetic batch, overall and per blind spot, against the
+real rows of the same slice; the verdicts the synthetic gate adds to its row checks.
+
+Fidelity: SDMetrics quality (column shapes, column pair trends), a discriminator's
+cross-validated ROC AUC (real vs synthetic; 0.5 is ideal), label fidelity (the largest
+|P(label | value)| gap) and utility (train on synthetic, test on the real holdout, as a
+ratio of train on real). Privacy: distance to closest record share against a real
+holdout (0.5 is ideal), the 5th percentile of the nearest-neighbour distance ratio, a
+distance-based membership inference ROC AUC (0.5 is ideal), a nearest-neighbour label
+inference gap (members vs holdout; reported), exact copies and real PII values.
+anonymeter's singling-out, linkability and inference attacks (with confidence
+intervals) are not run: the package would downgrade numpy for the whole environment.
+
+Everything runs on samples of at most `spec.gate.sample_rows` rows per side.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+import warnings
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from factory.core.fidelity import label_fidelity_gaps
+from factory.core.spec import DatasetSpec
+from factory.core.types import BlindSpot
+from factory.core.validation import exact_copies
+
+NOT_DONE = ("anonymeter's singling-out, linkability and inference attacks with confidence intervals (not installed: it "
+            "would downgrade numpy); only a nearest-neighbour label inference gap is computed",)
+MAX_CODES = 250  # categories per column kept apart in the discriminator and the distances; the rest pool
+
+
+@dataclass(frozen=True)
+class SliceMetrics:
+    """One slice's fidelity and privacy; None where the slice is too small to judge."""
+
+    slice: str  # "overall" or a blind spot id
+    predicate: str
+    real_rows: int
+    synthetic_rows: int
+    quality: float | None = None
+    column_shapes: float | None = None
+    pair_trends: float | None = None
+    discriminator_auc: float | None = None
+    label_gap_max: float | None = None
+    label_gap_mean: float | None = None
+    label_gap_low: float | None = None  # largest lower 95% bound of a gap: what the gate judges (noise-proof)
+    tstr_auc: float | None = None
+    trtr_auc: float | None = None
+    tstr_ratio: float | None = None
+    dcr_share: float | None = None
+    nndr_p5: float | None = None
+    mia_auc: float | None = None
+    inference_gap: float | None = None  # label inference accuracy on training rows minus on holdout rows (0 is ideal; reported)
+    exact_copies: int = 0
+    pii_leaks: int = 0
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    batch_id: str
+    slices: tuple[SliceMetrics, ...]
+    failures: tuple[str, ...]  # "metric on slice: value vs threshold": these reject the batch
+    warnings: tuple[str, ...] = ()  # breaches that only warn (per blind spot unless spec gate.slices_block)
+    not_done: tuple[str, ...] = NOT_DONE
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def headline(self) -> dict[str, float | int]:
+        """The overall numbers as plain Python values (Dagster metadata, the benchmark)."""
+        overall = self.slices[0]
+        return {k: v for k, v in asdict(overall).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+# -- the metrics -------------------------------------------------------------------
+
+def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    return df.sample(n, random_state=seed) if len(df) > n else df
+
+
+def quality_scores(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec) -> tuple[float, float, float]:
+    """SDMetrics QualityReport: (overall, column shapes, column pair trends)."""
+    with warnings.catch_warnings():  # sdmetrics 0.32 marks the single-table report deprecated; its successor takes {table: df}
+        warnings.simplefilter("ignore", FutureWarning)
+        from sdmetrics.reports.single_table import QualityReport
+
+    columns = list(spec.features) + [spec.target]
+    metadata = {"columns": {c: {"sdtype": "numerical" if c in spec.numeric else "categorical"} for c in columns}}
+    report = QualityReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report.generate(real[columns].reset_index(drop=True), synthetic[columns].reset_index(drop=True), metadata, verbose=False)
+    props = report.get_properties().set_index("Property")["Score"]
+    return float(report.get_score()), float(props["Column Shapes"]), float(props["Column Pair Trends"])
+
+
+def _model_frame(frames: list[pd.DataFrame], spec: DatasetSpec, with_target: bool) -> list[pd.DataFrame]:
+    """Numeric columns as floats, categoricals as shared pandas categories (the most
+    frequent of the first frame, the rest pooled), for a tree model."""
+    out = [pd.DataFrame(index=f.index) for f in frames]
+    for col in spec.numeric + ((spec.target,) if with_target else ()):
+        for o, f in zip(out, frames):
+            o[col] = pd.to_numeric(f[col], errors="coerce").astype(float)
+    for col in spec.categorical:
+        keep = list(frames[0][col].dropna().astype(str).value_counts().index[:MAX_CODES])
+        for o, f in zip(out, frames):
+            values = f[col].astype(str).where(f[col].notna(), None)
+            o[col] = pd.Categorical(values.where(values.isin(keep) | values.isna(), "__other__"), categories=keep + ["__other__"])
+    return out
+
+
+def discriminator_auc(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> float:
+    """Cross-validated ROC AUC of a gradient-boosted classifier telling real rows
+    (label included) from synthetic ones, on equal-size samples: 0.5 is ideal."""
+    import lightgbm as lgb
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    n = min(len(real), len(synthetic))
+    r, s = _model_frame([_sample(real, n, seed), _sample(synthetic, n, seed)], spec, with_target=True)
+    x = pd.concat([r, s], ignore_index=True)
+    for col in spec.categorical:  # keep the shared categories whatever concat does
+        x[col] = pd.Categorical(x[col], categories=r[col].cat.categories)
+    y = np.r_[np.zeros(len(r)), np.ones(len(s))]
+    clf = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=31, n_jobs=1, random_state=seed, verbose=-1)
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    proba = cross_val_predict(clf, x, y, cv=folds, method="predict_proba")[:, 1]
+    return float(roc_auc_score(y, proba))
+
+
+def tstr(train_real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> tuple[float, float, float] | None:
+    """Train on synthetic, test on the real holdout, against train on (as many) real
+    rows, with the factory's model (fewer, larger boosting steps for speed):
+    (tstr_auc, trtr_auc, ratio); None without both classes everywhere."""
+    import dataclasses
+
+    from sklearn.metrics import roc_auc_score
+
+    from factory.core.training import train_model
+
+    spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, n_estimators=100, learning_rate=0.1))
+
+    real = _sample(train_real, len(synthetic), seed)
+    labels = [f[spec.target].dropna().astype(int) for f in (real, synthetic, holdout)]
+    if any(lab.nunique() < 2 for lab in labels):
+        return None
+    y = holdout[spec.target].astype(int).to_numpy()
+    trtr = roc_auc_score(y, train_model(real, spec, seed=seed, recency=False).predict_proba(holdout))
+    tstr_auc = roc_auc_score(y, train_model(synthetic, spec, seed=seed, recency=False).predict_proba(holdout))
+    return float(tstr_auc), float(trtr), float(tstr_auc / trtr) if trtr > 0 else 0.0
+
+
+def _distance_space(frames: list[pd.DataFrame], spec: DatasetSpec) -> list[np.ndarray]:
+    """Gower-like coordinates: numeric columns scaled to [0, 1] by the first frame's
+    range (a missing value is its own coordinate), categoricals one-hot scaled so two
+    different categories are 1 apart (squared). Euclidean distance: BLAS-fast."""
+    parts: list[list[np.ndarray]] = [[] for _ in frames]
+    for col in spec.numeric:
+        ref = pd.to_numeric(frames[0][col], errors="coerce").astype(float)
+        lo, span = ref.min(), (ref.max() - ref.min()) or 1.0
+        for p, f in zip(parts, frames):
+            v = (pd.to_numeric(f[col], errors="coerce").astype(float).to_numpy() - lo) / span
+            p.append(np.nan_to_num(v, nan=0.0)[:, None])
+            p.append(np.isnan(v)[:, None].astype(float))
+    for col in spec.categorical:
+        keep = list(frames[0][col].dropna().astype(str).value_counts().index[:MAX_CODES])
+        for p, f in zip(parts, frames):
+            values = f[col].astype(str).where(f[col].notna(), "<NA>").to_numpy()
+            onehot = (values[:, None] == np.array(keep + ["<NA>"], dtype=object)[None, :]).astype(float) / np.sqrt(2)
+            p.append(onehot)
+    return [np.hstack(p) for p in parts]
+
+
+def privacy_distances(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec,
+                      seed: int = 0) -> dict[str, float]:
+    """DCR share (synthetic rows closer to a training row than to a holdout row, ties
+    count half; train and holdout sampled to the same size), NNDR 5th percentile
+    (nearest / second nearest training row), a membership inference ROC AUC (training
+    rows vs holdout rows scored by their distance to the nearest synthetic row) and a
+    label inference gap (guessing a row's label from its nearest synthetic row: how much
+    better that works on training rows than on holdout rows, in the spirit of
+    anonymeter's inference attack with the holdout as control)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.neighbors import NearestNeighbors
+
+    n = min(len(train), len(holdout))
+    tr, ho = _sample(train, n, seed), _sample(holdout, n, seed)
+    t, h, s = _distance_space([tr, ho, synthetic], spec)
+    d_train, _ = NearestNeighbors(n_neighbors=min(2, len(t)), metric="euclidean").fit(t).kneighbors(s)
+    d_hold, _ = NearestNeighbors(n_neighbors=1, metric="euclidean").fit(h).kneighbors(s)
+    tie = np.isclose(d_train[:, 0], d_hold[:, 0])
+    closer = ((d_train[:, 0] < d_hold[:, 0]) & ~tie).mean() + 0.5 * tie.mean()
+    nndr = np.divide(d_train[:, 0], d_train[:, -1], out=np.zeros(len(s)), where=d_train[:, -1] > 0)
+    to_syn = NearestNeighbors(n_neighbors=1, metric="euclidean").fit(s)
+    (member, m_idx), (other, o_idx) = to_syn.kneighbors(t), to_syn.kneighbors(h)
+    mia = roc_auc_score(np.r_[np.ones(len(member)), np.zeros(len(other))], -np.r_[member[:, 0], other[:, 0]])
+    # label inference: guess a real row's label as its nearest synthetic row's; members vs holdout
+    y_syn = synthetic[spec.target].astype(float).to_numpy()
+    hit = lambda rows, idx: float((y_syn[idx[:, 0]] == rows[spec.target].astype(float).to_numpy()).mean())  # noqa: E731
+    return {"dcr_share": float(closer), "nndr_p5": float(np.percentile(nndr, 5)), "mia_auc": float(mia),
+            "inference_gap": hit(tr, m_idx) - hit(ho, o_idx)}
+
+
+def label_gap_low(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, min_rows: int = 100) -> float | None:
+    """The largest lower 95% confidence bound of |P(label | value) real - synthetic|
+    over categorical values with `min_rows` real rows: a small synthetic slice's
+    sampling noise does not fail the gate, a flipped or flattened relationship does."""
+    bounds = []
+    for col in spec.categorical:
+        keys = [f[col].astype(str).where(f[col].notna(), "<NA>") for f in (real, synthetic)]
+        r = real[spec.target].astype(float).groupby(keys[0]).agg(["mean", "size"])
+        s = synthetic[spec.target].astype(float).groupby(keys[1]).agg(["mean", "size"])
+        both = r.join(s, lsuffix="_r", rsuffix="_s", how="inner")
+        both = both[both["size_r"] >= min_rows]
+        se = np.sqrt(both["mean_r"] * (1 - both["mean_r"]) / both["size_r"] + both["mean_s"] * (1 - both["mean_s"]) / both["size_s"])
+        bounds += list((both["mean_r"] - both["mean_s"]).abs() - 1.96 * se)
+    return float(max(bounds)) if bounds else None
+
+
+def pii_leaks(synthetic: pd.DataFrame, real: pd.DataFrame, spec: DatasetSpec) -> int:
+    """Synthetic values of the spec's PII columns that are real values."""
+    return int(sum(synthetic[c].isin(set(real[c].dropna())).sum() for c in spec.pii if c in synthetic.columns and c in real.columns))
+
+
+# -- one slice, the whole batch, the verdicts ----------------------------------------
+
+def slice_metrics(name: str, predicate: str, real: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
+                  spec: DatasetSpec, seed: int = 0, utility: bool = True) -> SliceMetrics:
+    """Every metric a slice is big enough for (`spec.gate.min_slice_rows` real and
+    synthetic rows; the holdout-based ones also need that many holdout rows)."""
+    g = spec.gate
+    base = dict(slice=name, predicate=predicate, real_rows=len(real), synthetic_rows=len(synthetic),
+                exact_copies=int(exact_copies(synthetic, real, list(spec.features)).sum()) if len(synthetic) else 0,
+                pii_leaks=pii_leaks(synthetic, real, spec))
+    if min(len(real), len(synthetic)) < g.min_slice_rows:
+        return SliceMetrics(**base)
+    rows = g.sample_rows if name == "overall" else min(g.sample_rows, 1000)  # slices: a smaller sample
+    r, s = _sample(real, rows, seed), _sample(synthetic, rows, seed)
+    q, shapes, pairs = quality_scores(r, s, spec)
+    gaps = label_fidelity_gaps(r, s, spec, min_rows=g.min_slice_rows)
+    out = dict(base, quality=q, column_shapes=shapes, pair_trends=pairs, discriminator_auc=discriminator_auc(r, s, spec, seed),
+               label_gap_max=gaps["max"], label_gap_mean=gaps["mean"], label_gap_low=label_gap_low(r, s, spec, g.min_slice_rows))
+    if len(holdout) >= g.min_slice_rows:
+        h = _sample(holdout, rows, seed)
+        out.update(privacy_distances(r, h, s, spec, seed))
+        scores = tstr(r, s, h, spec, seed) if utility else None
+        if scores:
+            out.update(tstr_auc=scores[0], trtr_auc=scores[1], tstr_ratio=scores[2])
+    return SliceMetrics(**out)
+
+
+# metric -> (gate setting, the failing side): "max" fails above the threshold, "min" below
+THRESHOLDS = {
+    "quality": ("min_quality", "min"),
+    "discriminator_auc": ("max_discriminator_auc", "max"),
+    "label_gap_low": ("max_label_gap", "max"),
+    "tstr_ratio": ("min_tstr_ratio", "min"),
+    "dcr_share": ("max_dcr_share", "max"),
+    "nndr_p5": ("min_nndr_p5", "min"),
+    "mia_auc": ("max_mia_auc", "max"),
+}
+
+
+def _breached(metrics: SliceMetrics, metric: str, spec: DatasetSpec) -> bool:
+    value = getattr(metrics, metric)
+    if metric in ("exact_copies", "pii_leaks"):
+        return bool(value)
+    if metric not in THRESHOLDS or value is None:
+        return False
+    setting, side = THRESHOLDS[metric]
+    threshold = getattr(spec.gate, setting)
+    if threshold is None:  # reported, not judged
+        return False
+    return value > threshold if side == "max" else value < threshold
+
+
+def verdicts(metrics: SliceMetrics, spec: DatasetSpec) -> list[str]:
+    """One line per breached threshold: which metric, which slice, value, threshold."""
+    where = "overall" if metrics.slice == "overall" else f"blind spot {metrics.slice} ({metrics.predicate})"
+    out = []
+    for metric in [*THRESHOLDS, "exact_copies", "pii_leaks"]:
+        if not _breached(metrics, metric, spec):
+            continue
+        value = getattr(metrics, metric)
+        if metric in THRESHOLDS:
+            setting, side = THRESHOLDS[metric]
+            word = "above the maximum" if side == "max" else "below the minimum"
+            out.append(f"{metric} on {where}: {value:.3f} is {word} {getattr(spec.gate, setting):g} (spec gate.{setting})")
+        else:
+            out.append(f"{metric} on {where}: {value} row(s), must be 0")
+    return out
+
+
+def evaluate_synthetic(batch_id: str, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec,
+                       blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), seed: int = 0) -> FidelityReport:
+    """Fidelity and privacy of accepted synthetic rows: overall against the real rows of
+    the union of their blind spots (all real rows when none is known), then per blind
+    spot against the real rows of that slice. Utility (TSTR) is judged overall only.
+    Overall breaches fail; per-blind-spot breaches warn unless spec gate.slices_block
+    (a slice holds ~100 synthetic rows whose label mix follows the newest batch)."""
+    start = time.perf_counter()
+    spots = [b for b in blind_spots if "_blind_spot_id" in synthetic.columns and (synthetic["_blind_spot_id"] == b.id).any()]
+    if spots:
+        in_any = lambda df: np.logical_or.reduce([b.mask(df).to_numpy() for b in spots])  # noqa: E731
+        real_all, hold_all = train[in_any(train)], holdout[in_any(holdout)]
+        predicate = " OR ".join(f"({b.predicate})" for b in spots)
+    else:
+        real_all, hold_all, predicate = train, holdout, "all rows"
+    slices = [slice_metrics("overall", predicate, real_all, hold_all, synthetic, spec, seed)] if len(synthetic) else []
+    for b in spots:
+        slices.append(slice_metrics(b.id, b.predicate, train[b.mask(train)], holdout[b.mask(holdout)],
+                                    synthetic[synthetic["_blind_spot_id"] == b.id], spec, seed, utility=False))
+    blocking = [m for m in slices if m.slice == "overall" or spec.gate.slices_block]
+    failures = tuple(line for m in blocking for line in verdicts(m, spec))
+    warned = tuple(line for m in slices if m not in blocking for line in verdicts(m, spec))
+    return FidelityReport(batch_id, tuple(slices), failures, warned, seconds=time.perf_counter() - start)
+
+
+def to_html(report: FidelityReport, spec: DatasetSpec) -> str:
+    """A self-contained page a person can read: one row per slice, breaches in red."""
+    names = [f.name for f in fields(SliceMetrics)]
+    thresholds = {m: f"{'≤' if side == 'max' else '≥'} {getattr(spec.gate, s):g}" if getattr(spec.gate, s) is not None else "reported"
+                  for m, (s, side) in THRESHOLDS.items()}
+    head = "".join(f"<th>{html.escape(n)}<br><small>{thresholds.get(n, '')}</small></th>" for n in names)
+
+    def cell(m: SliceMetrics, n: str) -> str:
+        v = getattr(m, n)
+        text = "–" if v is None else f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
+        return f"<td{' class=bad' if _breached(m, n, spec) else ''}>{text}</td>"
+
+    rows = "".join("<tr>" + "".join(cell(m, n) for n in names) + "</tr>" for m in report.slices)
+    verdict = "passed" if report.passed else "failed"
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or "<li>none</li>"
+    warned = "".join(f"<li>{html.escape(f)}</li>" for f in report.warnings) or "<li>none</li>"
+    missing = "".join(f"<li>{html.escape(n)}</li>" for n in report.not_done)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Synthetic batch {html.escape(report.batch_id)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 6px}}
+.bad{{background:#f8d0d0}}th{{background:#eee}}</style></head><body>
+<h1>Synthetic batch {html.escape(report.batch_id)}: fidelity and privacy {verdict}</h1>
+<p>Dataset <b>{html.escape(spec.name)}</b>; samples of at most {spec.gate.sample_rows} rows per side; slices with fewer than
+{spec.gate.min_slice_rows} real or synthetic rows are not judged (–). Took {report.seconds:.1f} s.</p>
+<h2>Gate failures (reject the batch)</h2><ul>{items}</ul>
+<h2>Warnings (per blind spot: reported, not blocking unless spec gate.slices_block)</h2><ul>{warned}</ul>
+<h2>Metrics</h2><table><tr>{head}</tr>{rows}</table>
+<h2>Not evaluated</h2><ul>{missing}</ul></body></html>"""

@@ -1,0 +1,278 @@
+"""Coverage gaps, low-confidence regions, three-condition slices, shrinkage,
+persistence across batches and degenerate input, on small frames whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factory.core import blind_spots as bs
+from factory.core.profile import profile_reference
+from factory.core.spec import DatasetSpec, SourceSpec, TimeSpec
+from factory.core.types import Condition
+
+SPEC = DatasetSpec(
+    name="toy",
+    source=SourceSpec(path="unused.csv"),
+    target="y",
+    positive_label=1,
+    time=TimeSpec(month="month", start_year=2015),
+    numeric=("lead_time", "adr"),
+    categorical=("hotel", "meal"),
+)
+
+
+def frame(seed: int, n: int = 4000, sc_share: float = 0.1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "lead_time": rng.integers(0, 300, n).astype(float),
+        "adr": rng.normal(100, 25, n).round(2),
+        "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
+        "meal": rng.choice(["BB", "HB", "SC"], n, p=[(1 - sc_share) * 2 / 3, (1 - sc_share) / 3, sc_share]),
+        "y": rng.integers(0, 2, n).astype(float),
+    })
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return frame(seed=1)
+
+
+@pytest.fixture(scope="module")
+def profile(reference):
+    return profile_reference(reference, SPEC, bins=SPEC.blind_spots.numeric_bins)
+
+
+@pytest.fixture(scope="module")
+def top_bin(profile) -> float:
+    return profile.column("lead_time").bin_edges[-1]
+
+
+# -- three conditions ------------------------------------------------------------------
+
+def test_three_condition_slice_is_found(profile, top_bin):
+    n = 20000
+    df = frame(seed=2, n=n)
+    rng = np.random.default_rng(3)
+    inside = ((df["hotel"] == "Resort Hotel") & (df["meal"] == "SC") & (df["lead_time"] >= top_bin)).to_numpy()
+    errors = np.where(inside, rng.random(n) < 0.7, rng.random(n) < 0.05).astype(int)
+
+    result = bs.find_blind_spots(df, errors, SPEC, profile)
+
+    first = result.blind_spots[0]
+    assert {c.column for c in first.conditions} == {"hotel", "meal", "lead_time"}
+    assert first.predicate == f"lead_time >= {top_bin:g} AND hotel = 'Resort Hotel' AND meal = 'SC'"
+    assert first.support == int(inside.sum())
+    # none of its two-condition parents is reported beside it: they overlap less and rank lower
+    assert all(len({c.column for c in s.conditions}) < 3 or s is first for s in result.blind_spots)
+
+
+def test_max_conditions_two_keeps_to_pairs(profile, top_bin):
+    n = 20000
+    df = frame(seed=2, n=n)
+    rng = np.random.default_rng(3)
+    inside = ((df["hotel"] == "Resort Hotel") & (df["meal"] == "SC") & (df["lead_time"] >= top_bin)).to_numpy()
+    errors = np.where(inside, rng.random(n) < 0.7, rng.random(n) < 0.05).astype(int)
+    spots = bs.find_blind_spots(df, errors, SPEC, profile, max_conditions=2).blind_spots
+    assert spots and all(len({c.column for c in s.conditions}) <= 2 for s in spots)
+
+
+def test_pruning_bound():
+    # 5 errors cannot make any 30-row child significant at a 5% base rate... 10 can
+    assert not bs.child_can_be_significant(np.array([1]), 30, 0.05, 0.05)[0]
+    assert bs.child_can_be_significant(np.array([10]), 30, 0.05, 0.05)[0]
+
+
+# -- shrinkage and score -----------------------------------------------------------------
+
+def test_shrunk_lift_pulls_small_slices_harder():
+    lift = bs.shrunk_lift(np.array([20.0, 200.0]), np.array([40.0, 400.0]), 0.1, strength=100.0)
+    assert 1 < lift[0] < lift[1] < 5  # same raw lift 5: the small slice is shrunk more
+    small_hot = bs.shrunk_lift(np.array([30.0]), np.array([40.0]), 0.1, 100.0)[0]  # raw lift 7.5
+    big_warm = bs.shrunk_lift(np.array([160.0]), np.array([400.0]), 0.1, 100.0)[0]  # raw lift 4
+    assert small_hot < big_warm
+
+
+def test_prior_strength_follows_heterogeneity():
+    support = np.full(20, 500.0)
+    flat = bs.prior_strength(support * 0.1, support, 0.1)
+    varied = bs.prior_strength(support * np.linspace(0.02, 0.3, 20), support, 0.1)
+    assert varied < flat
+
+
+def test_sliceline_score_trades_lift_against_size():
+    score = bs.sliceline_score(np.array([0.4, 0.4, 0.1]), 0.1, np.array([1000, 50, 1000]), 10000)
+    assert score[0] > score[1]  # same error, larger slice
+    assert score[0] > score[2]  # same size, higher error
+
+
+def test_error_spots_carry_shrunk_lift_and_score(profile):
+    df = frame(seed=4)
+    rng = np.random.default_rng(5)
+    errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.5, rng.random(len(df)) < 0.05).astype(int)
+    first = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots[0]
+    assert first.predicate == "meal = 'SC'"
+    assert 1 < first.lift_shrunk < first.lift
+    assert first.score > 0
+
+
+# -- coverage gaps -----------------------------------------------------------------------
+
+def test_coverage_gap_is_found(reference, profile):
+    production = frame(seed=6, n=3000, sc_share=0.45)
+    proba = np.full(len(production), 0.3)
+
+    result = bs.find_coverage_gaps(production, reference, SPEC, profile, proba=proba)
+
+    first = result.blind_spots[0]
+    assert first.predicate == "meal = 'SC'"
+    assert first.kind == "coverage"
+    in_prod = int((production["meal"] == "SC").sum())
+    in_train = int((reference["meal"] == "SC").sum())
+    assert first.support == in_prod and first.train_support == in_train
+    assert first.deficit == round(in_prod / len(production) * len(reference) - in_train)
+    assert first.lift == pytest.approx((in_prod / len(production)) / (in_train / len(reference)))
+    assert 1 < first.lift_shrunk < first.lift
+    # label mix: the slice's labelled training rows
+    assert first.positive_share == pytest.approx(reference.loc[reference["meal"] == "SC", "y"].mean())
+    assert all(s.kind == "coverage" for s in result.blind_spots)
+
+
+def test_coverage_needs_no_labels_and_falls_back_to_model_mix(profile):
+    production = frame(seed=6, n=3000, sc_share=0.45).assign(y=np.nan)
+    training = frame(seed=7).assign(y=np.nan)
+    spot = bs.find_coverage_gaps(production, training, SPEC, profile, proba=np.full(3000, 0.3)).blind_spots[0]
+    assert spot.predicate == "meal = 'SC'"
+    assert spot.positive_share == pytest.approx(0.3)
+
+
+def test_same_distribution_gives_no_coverage_gap(reference, profile):
+    result = bs.find_coverage_gaps(frame(seed=8, n=3000), reference, SPEC, profile)
+    assert result.blind_spots == ()
+    assert result.tested > 0
+    assert "denser in production" in result.reason
+
+
+# -- low confidence ----------------------------------------------------------------------
+
+def test_low_confidence_region_is_found(profile, top_bin):
+    df = frame(seed=9).assign(y=np.nan)  # no labels needed
+    rng = np.random.default_rng(10)
+    inside = ((df["hotel"] == "Resort Hotel") & (df["lead_time"] >= top_bin)).to_numpy()
+    proba = np.where(inside, rng.uniform(0.4, 0.6, len(df)), rng.choice([0.03, 0.97], len(df)))
+
+    result = bs.find_low_confidence(df, proba, SPEC, profile)
+
+    first = result.blind_spots[0]
+    assert first.kind == "low_confidence"
+    assert set(first.conditions) == {Condition("hotel", "==", "Resort Hotel"), Condition("lead_time", ">=", float(top_bin))}
+    assert first.error_rate == pytest.approx(np.minimum(proba, 1 - proba)[inside].mean())
+    assert first.error_low < first.error_rate < first.error_high
+    assert first.lift > 5 and 1 < first.lift_shrunk < first.lift
+
+
+def test_equally_sure_model_gives_a_reason(profile):
+    df = frame(seed=9)
+    result = bs.find_low_confidence(df, np.full(len(df), 0.9), SPEC, profile)
+    assert result.blind_spots == () and result.reason == "the champion is equally sure of every row"
+
+
+# -- persistence across batches ---------------------------------------------------------
+
+def two_equal_slices(profile, top_bin):
+    df = frame(seed=11)
+    rng = np.random.default_rng(12)
+    hard = (df["meal"] == "SC") | ((df["hotel"] == "City Hotel") & (df["lead_time"] >= top_bin))
+    errors = np.where(hard, rng.random(len(df)) < 0.5, rng.random(len(df)) < 0.05).astype(int)
+    return df, errors
+
+
+def test_history_favours_recurring_predicates(profile, top_bin):
+    df, errors = two_equal_slices(profile, top_bin)
+    plain = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    assert len(plain) >= 2
+    second = plain[1]
+    history = [bs.blind_spot_table([second], "2016-01"), bs.blind_spot_table([second], "2016-02")]
+
+    boosted = bs.find_blind_spots(df, errors, SPEC, profile, history=history).blind_spots
+
+    assert boosted[0].id == second.id
+    assert boosted[0].recurrence == 2
+    assert bs.recurrence_counts(history) == {second.id: 2}
+    reranked = bs.boost_recurring(plain, history)
+    assert reranked[0].id == second.id and reranked[0].recurrence == 2
+
+
+def test_persistence_is_the_lift_on_the_next_batch(profile, top_bin):
+    df, errors = two_equal_slices(profile, top_bin)
+    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    nxt = frame(seed=13)
+    next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
+
+    marked = bs.with_persistence(spots, nxt, next_errors)
+
+    for spot in marked:
+        mask = spot.mask(nxt).to_numpy()
+        assert spot.persistence == pytest.approx(next_errors[mask].mean() / next_errors.mean())
+    table = bs.blind_spot_table(marked, "2016-03")
+    assert table["persistence"].notna().all()
+    assert bs.slice_lift(spots[0], nxt.iloc[:0], next_errors[:0]) is None
+
+
+def test_table_columns_are_a_superset_of_the_old_ones():
+    old = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
+           "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions"]
+    table = bs.blind_spot_table([], "2016-01")
+    assert set(old) <= set(table.columns)
+    assert {"deficit", "lift_shrunk", "score", "recurrence", "persistence"} <= set(table.columns)
+
+
+# -- degenerate input --------------------------------------------------------------------
+
+def test_no_labels(profile):
+    df = frame(seed=2).assign(y=np.nan)
+    result = bs.find_blind_spots(df, np.zeros(len(df)), SPEC, profile)
+    assert result.blind_spots == () and result.reason == "no labels in this batch: error slices need labels"
+
+
+def test_one_class_only_does_not_crash(profile):
+    df = frame(seed=2).assign(y=1.0)
+    rng = np.random.default_rng(3)
+    errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.6, rng.random(len(df)) < 0.1).astype(int)
+    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    assert spots[0].predicate == "meal = 'SC'" and spots[0].positive_share == 1.0
+
+
+def test_every_row_wrong(profile):
+    df = frame(seed=2)
+    result = bs.find_blind_spots(df, np.ones(len(df)), SPEC, profile)
+    assert result.blind_spots == () and "every row" in result.reason
+
+
+def test_all_missing_column_is_skipped(profile):
+    df = frame(seed=4).assign(adr=np.nan)
+    rng = np.random.default_rng(5)
+    errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.5, rng.random(len(df)) < 0.05).astype(int)
+    result = bs.find_blind_spots(df, errors, SPEC, profile)
+    assert result.blind_spots[0].predicate == "meal = 'SC'"
+    assert not any(c.column == "adr" for s in result.blind_spots for c in s.conditions)
+    cover = bs.find_coverage_gaps(df, frame(seed=1), SPEC, profile)
+    assert not any(c.column == "adr" for s in cover.blind_spots for c in s.conditions)
+
+
+def test_every_column_missing(profile):
+    df = frame(seed=4)
+    df[["lead_time", "adr", "hotel", "meal"]] = np.nan
+    errors = (np.random.default_rng(1).random(len(df)) < 0.1).astype(int)
+    assert bs.find_blind_spots(df, errors, SPEC, profile).reason == "no column has values to slice on"
+    assert bs.find_low_confidence(df, np.full(len(df), 0.5) - errors * 0.4, SPEC, profile).reason == "no column has values to slice on"
+
+
+def test_tiny_batches(profile, reference):
+    tiny = frame(seed=2, n=20)
+    assert "only 20 production rows" in bs.find_coverage_gaps(tiny, reference, SPEC, profile).reason
+    assert "only 20 scored rows" in bs.find_low_confidence(tiny, np.linspace(0, 1, 20), SPEC, profile).reason
+    assert bs.find_coverage_gaps(tiny.iloc[:0], reference, SPEC, profile).reason == "empty production batch"
+    assert bs.find_coverage_gaps(tiny, reference.iloc[:0], SPEC, profile).reason == "no training rows to compare with"
+    assert bs.find_low_confidence(tiny.iloc[:0], np.array([]), SPEC, profile).reason == "empty batch"

@@ -1,0 +1,139 @@
+"""Fidelity and privacy verdicts on real hotel rows standing in for synthetic ones:
+a fresh real sample passes, a label-flipped one and a memorised one fail and say
+which metric, which slice, the value and the threshold."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factory.core.fidelity import label_fidelity_gaps
+from factory.core.quality import evaluate_synthetic, label_gap_low, to_html
+from factory.core.spec import replace
+from factory.core.types import BlindSpot, Condition
+from factory.core.validation import exact_copies
+
+SPOT = BlindSpot(conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
+                 error_rate=0.4, error_low=0.35, error_high=0.45, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=0.4)
+
+
+@pytest.fixture(scope="module")
+def spec(hotel_spec):
+    """Small samples keep the file fast; the thresholds are the spec's defaults."""
+    return replace(hotel_spec, gate=dataclasses.replace(hotel_spec.gate, sample_rows=500))
+
+
+@pytest.fixture(scope="module")
+def parts(hotel_reference, hotel_spec):
+    """Disjoint real samples: training rows, holdout rows, and fresh rows as 'synthetic'
+    (fresh rows equal to a training row dropped, as the gate does: the hotel data
+    holds many duplicated bookings)."""
+    rows = hotel_reference.sample(1500, random_state=11).reset_index(drop=True)
+    train, holdout, fresh = (rows.iloc[i:i + 500].reset_index(drop=True) for i in (0, 500, 1000))
+    fresh = fresh[~exact_copies(fresh, train, list(hotel_spec.features))].reset_index(drop=True)
+    return train, holdout, fresh
+
+
+@pytest.fixture(scope="module")
+def fresh_report(parts, spec):
+    train, holdout, fresh = parts
+    return evaluate_synthetic("b", fresh, train, holdout, spec)
+
+
+def test_fresh_real_rows_pass_every_check(fresh_report):
+    overall = fresh_report.slices[0]
+    assert fresh_report.passed, fresh_report.failures
+    assert overall.quality > 0.8  # real vs real on 500 rows: pair trends are noisy
+    assert overall.discriminator_auc < 0.65
+    assert 0.4 < overall.dcr_share < 0.6
+    assert 0.4 < overall.mia_auc < 0.6
+    assert abs(overall.inference_gap) < 0.1
+    assert overall.tstr_ratio > 0.9
+    assert overall.exact_copies == 0 and overall.pii_leaks == 0
+    headline = fresh_report.headline()
+    assert {"quality", "discriminator_auc", "tstr_ratio", "label_gap_max", "dcr_share", "nndr_p5", "exact_copies"} <= set(headline)
+    assert all(type(v) in (int, float) for v in headline.values())
+
+
+def test_flipped_labels_fail_label_fidelity_and_utility(parts, spec):
+    train, holdout, fresh = parts
+    flipped = fresh.assign(**{spec.target: 1.0 - fresh[spec.target]})
+    report = evaluate_synthetic("b", flipped, train, holdout, spec)
+    text = " | ".join(report.failures)
+    assert not report.passed
+    assert "label_gap_low on overall:" in text and "above the maximum 0.1 (spec gate.max_label_gap)" in text
+    assert "tstr_ratio on overall:" in text and "below the minimum 0.8" in text
+
+
+def test_memorised_rows_fail_privacy(parts, spec):
+    train, holdout, _ = parts
+    memorised = train.assign(adr=train["adr"] + 0.01)  # near copies of training rows
+    report = evaluate_synthetic("b", memorised, train, holdout, spec)
+    overall = report.slices[0]
+    assert overall.exact_copies == 0
+    assert overall.dcr_share > 0.9
+    assert overall.mia_auc > 0.9
+    assert overall.inference_gap > 0.1  # a training row's nearest synthetic row is itself: its label is known
+    assert any(f.startswith(f"dcr_share on overall: {overall.dcr_share:.3f} is above the maximum 0.6") for f in report.failures)
+
+
+def test_blind_spot_slices_are_judged_against_their_own_real_rows(parts, spec):
+    train, holdout, fresh = parts
+    city = fresh[SPOT.mask(fresh)].assign(_blind_spot_id=SPOT.id)
+    city = city.assign(**{spec.target: 1.0 - city[spec.target]})  # flipped inside the slice
+    report = evaluate_synthetic("b", city, train, holdout, spec, [SPOT])
+    assert [m.slice for m in report.slices] == ["overall", SPOT.id]
+    spot = report.slices[1]
+    assert spot.real_rows == int(SPOT.mask(train).sum()) and spot.synthetic_rows == len(city)
+    assert spot.tstr_ratio is None  # utility is judged overall only
+    line = f"label_gap_low on blind spot {SPOT.id} (hotel = 'City Hotel'):"
+    assert any(w.startswith(line) for w in report.warnings), report.warnings  # a slice's breach warns by default ...
+    strict = evaluate_synthetic("b", city, train, holdout, replace(spec, gate=dataclasses.replace(spec.gate, slices_block=True)), [SPOT])
+    assert any(f.startswith(line) for f in strict.failures), strict.failures  # ... and blocks when the spec says so
+    page = to_html(report, spec)
+    assert page.startswith("<!doctype html>") and "failed" in page and SPOT.id in page and "class=bad" in page
+
+
+def test_too_small_slices_are_reported_not_judged(parts, spec):
+    train, holdout, fresh = parts
+    report = evaluate_synthetic("b", fresh.head(20), train, holdout, spec)
+    assert report.passed
+    assert report.slices[0].quality is None and report.slices[0].synthetic_rows == 20
+
+
+def test_label_fidelity_gaps_per_value(hotel_spec):
+    real = pd.DataFrame({c: ["a"] * 200 for c in hotel_spec.categorical})
+    real["hotel"] = ["x"] * 100 + ["y"] * 100
+    real[hotel_spec.target] = [1.0] * 50 + [0.0] * 50 + [1.0] * 100
+    synthetic = real.copy()
+    synthetic[hotel_spec.target] = np.r_[np.ones(100), np.ones(50), np.zeros(50)]
+    gaps = label_fidelity_gaps(real, synthetic, hotel_spec, min_rows=100)
+    assert gaps["per_value"]["hotel=x"] == pytest.approx(0.5)
+    assert gaps["per_value"]["hotel=y"] == pytest.approx(0.5)
+    assert gaps["per_value"]["meal=a"] == pytest.approx(0.0)
+    assert gaps["max"] == pytest.approx(0.5)
+    assert label_gap_low(real, synthetic, hotel_spec, min_rows=100) == pytest.approx(0.5 - 1.96 * np.sqrt(0.25 / 100), abs=1e-9)
+    assert label_fidelity_gaps(real, synthetic.iloc[:0], hotel_spec)["max"] is None
+
+
+def test_flywheel_gate_rejects_a_memorised_batch_and_writes_its_report(parts, spec, tmp_path):
+    from factory.core.flywheel import LabelledSets, fidelity_headline, judge_fidelity
+    from factory.core.plane import DataPlane
+    from factory.core.storage import Storage
+    from factory.core.types import ValidationOutcome
+
+    train, holdout, _ = parts
+    plane = DataPlane(Storage(str(tmp_path)), spec)
+    memorised = train.assign(adr=train["adr"] + 0.01)
+    before = ValidationOutcome("2016-08", rows=len(memorised), passed=True, expectations=10)
+    accepted, outcome = judge_fidelity(plane, "2016-08", memorised, before, LabelledSets(train, train.iloc[:0], holdout, "2016-07"), [])
+    assert accepted.empty and outcome.passed is False and outcome.rows_dropped == len(memorised)
+    assert any(f.startswith("batch 2016-08: dcr_share on overall:") and "spec gate.max_dcr_share" in f for f in outcome.failures)
+    assert outcome.report_uri.endswith("reports/synthetic_validation/2016-08.html")
+    page = plane.storage.read_bytes("reports/synthetic_validation/2016-08.html").decode()
+    assert "dcr_share on overall" in page
+    headline = fidelity_headline(plane, outcome)
+    assert headline["dcr_share"] > 0.9 and headline["synthetic_rows"] == len(memorised)
