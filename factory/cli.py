@@ -8,7 +8,6 @@ Dagster instance, the MLflow store and the DuckDB file live under FACTORY_HOME
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -118,7 +117,7 @@ def _cycle_row(result, batch_id: str, seconds: float, CycleRow, created: bool): 
             return None
 
     validation, drift, search = value("validated_batch"), value("drift_report"), value("blind_spots")
-    synthetic, chall, evaluation, promotion = value("synthetic_validation"), value("challenger"), value("evaluation"), value("promotion")
+    chall, evaluation, promotion = value("challenger"), value("evaluation"), value("promotion")
     note = "" if created else "batch already landed (same content): re-ran the loop"
     if validation is not None and not validation.passed:
         note = f"quarantined: {validation.failures[0]}"

@@ -26,7 +26,7 @@ from factory.core.training import (
     FactoryModel, compare_models, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
 )
 from factory.core.types import (
-    BlindSpot, ColumnDrift, Comparison, Condition, DriftReport, ModelScores, PerformanceEstimate, ValidationOutcome, plain,
+    BlindSpot, ColumnDrift, Comparison, DriftReport, ModelScores, PerformanceEstimate, ValidationOutcome, plain,
 )
 from factory.core.validation import gate_synthetic
 
@@ -116,18 +116,6 @@ def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSe
     return search
 
 
-def read_blind_spots(plane: DataPlane, batch_id: str) -> list[BlindSpot]:
-    import json
-
-    table = plane.storage.read_parquet(f"blind_spots/{batch_id}.parquet")
-    spots = []
-    for row in table.to_dict("records"):
-        conds = tuple(Condition(**c) for c in json.loads(row["conditions"]))
-        fields = {k: row[k] for k in BlindSpot.__dataclass_fields__ if k != "conditions"}
-        spots.append(BlindSpot(conditions=conds, **fields))
-    return spots
-
-
 @dataclass(frozen=True)
 class SyntheticBatch:
     key: str
@@ -176,8 +164,6 @@ def judge_fidelity(plane: DataPlane, batch_id: str, accepted: pd.DataFrame, outc
     gate's judge, never a generator's input); the page under reports/synthetic_validation/,
     the numbers under reports/synthetic_fidelity/.
     A breach rejects the whole batch (spec gate.blocking) or only warns."""
-    from dataclasses import replace
-
     from factory.core.quality import evaluate_synthetic, to_html
 
     spec = plane.spec

@@ -9,18 +9,10 @@ import pytest
 
 from factory.core import blind_spots as bs
 from factory.core.profile import profile_reference
-from factory.core.spec import DatasetSpec, SourceSpec, TimeSpec
 from factory.core.types import Condition
+from factory_tests.core.toy import toy_spec
 
-SPEC = DatasetSpec(
-    name="toy",
-    source=SourceSpec(path="unused.csv"),
-    target="y",
-    positive_label=1,
-    time=TimeSpec(month="month", start_year=2015),
-    numeric=("lead_time", "adr"),
-    categorical=("hotel", "meal"),
-)
+SPEC = toy_spec()
 
 
 def frame(seed: int, n: int = 4000, sc_share: float = 0.1) -> pd.DataFrame:

@@ -8,20 +8,13 @@ import pytest
 
 from factory.core.blind_spots import blind_spot_table, find_blind_spots
 from factory.core.profile import profile_reference
-from factory.core.spec import BlindSpotSettings, DatasetSpec, SourceSpec, TimeSpec, replace
+from factory.core.spec import BlindSpotSettings, replace
 from factory.core.types import BlindSpot, Condition
+from factory_tests.core.toy import toy_spec
 
 N = 4000
 
-SPEC = DatasetSpec(
-    name="toy",
-    source=SourceSpec(path="unused.csv"),
-    target="y",
-    positive_label=1,
-    time=TimeSpec(month="month", start_year=2015),
-    numeric=("lead_time", "adr"),
-    categorical=("hotel", "meal"),
-)
+SPEC = toy_spec()
 
 
 def frame(seed: int, n: int = N) -> pd.DataFrame:

@@ -15,18 +15,11 @@ from factory.core.drift import drift_table, evidently_drift, fast_drift
 from factory.core.errors import FactoryError, SpecError
 from factory.core.plane import DataPlane
 from factory.core.profile import profile_reference
-from factory.core.spec import DatasetSpec, DriftSettings, SourceSpec, TimeSpec, replace
+from factory.core.spec import DatasetSpec, DriftSettings, replace
 from factory.core.storage import Storage
+from factory_tests.core.toy import toy_spec
 
-SPEC = DatasetSpec(
-    name="toy",
-    source=SourceSpec(path="unused.csv"),
-    target="y",
-    positive_label=1,
-    time=TimeSpec(month="month", start_year=2015),
-    numeric=("price", "nights", "flag_num"),
-    categorical=("meal", "hotel"),
-)
+SPEC = toy_spec(numeric=("price", "nights", "flag_num"), categorical=("meal", "hotel"))
 
 
 def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
