@@ -80,6 +80,10 @@ class TrainingSettings:
     recency_weight: float = 3.0
     holdout_share: float = 0.5  # share of the newest labelled batch kept for the gate only
     synthetic_weight: float = 1.0
+    # the challenger's real rows are also weighted toward the newest labelled batch
+    # (domain-classifier density ratio, clipped to [1/shift_clip, shift_clip], to this power; 0: off)
+    shift_power: float = 1.0
+    shift_clip: float = 10.0
     n_estimators: int = 300
     learning_rate: float = 0.05
 
@@ -249,6 +253,8 @@ def _check_consistency(spec: DatasetSpec) -> None:
         raise SpecError(f"{where}: training: model '{spec.training.model}' is not one of ['lightgbm', 'mlp']")
     if spec.synthesis.generator not in ("gaussian_copula", "ctgan", "tvae"):
         raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of ['gaussian_copula', 'ctgan', 'tvae']")
+    if spec.training.shift_power < 0 or spec.training.shift_clip < 1:
+        raise SpecError(f"{where}: training: shift_power must be >= 0 and shift_clip >= 1")
     if spec.reference_batches < 2:
         raise SpecError(f"{where}: reference_batches must be at least 2")
     if spec.label_delay < 1:
