@@ -16,6 +16,7 @@ batches (the id hashes the predicate, so this is a join) can be favoured.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import combinations
@@ -36,6 +37,7 @@ REDUNDANT = 0.95  # a parent whose lift lower bound reaches this share of its ch
 JACCARD = 0.5  # overlap above which a lower-ranked slice is a duplicate
 MIN_COVERAGE_RATIO = 2.0  # lower bound of production share / training share for a coverage gap
 RECURRENCE_BOOST = 0.25  # rank multiplier per earlier batch that reported the same predicate (up to 3)
+REPLICATION = 0.9  # an error slice is reported only if it would replicate on a fresh sample with this probability
 
 Column = tuple[np.ndarray, list[tuple[Condition, ...]]]
 
@@ -186,6 +188,17 @@ def shrunk_lift(errors: np.ndarray, support: np.ndarray, overall: float, strengt
     return (errors + strength * overall) / (support + strength) / overall
 
 
+def replication_probability(errors: np.ndarray, support: np.ndarray, overall: float, strength: float,
+                            z: float = 1.96) -> np.ndarray:
+    """Posterior predictive probability that a fresh sample of the slice's size shows
+    its error rate above `overall` at the 95% level (the interval excludes lift 1):
+    beta-binomial under the same empirical-Bayes prior the shrunk lift uses. A slice
+    just past BH has about even odds of replicating; a big, sure one close to 1."""
+    k, m = np.asarray(errors, dtype=float), np.asarray(support, dtype=float)
+    needed = np.floor(m * overall + z * np.sqrt(m * overall * (1 - overall)))  # errors a replicate must exceed
+    return stats.betabinom.sf(needed, m.astype(int), k + strength * overall, m - k + strength * (1 - overall))
+
+
 def sliceline_score(rate: np.ndarray, overall: float, support: np.ndarray, n: int, alpha: float = SLICELINE_ALPHA) -> np.ndarray:
     """SliceLine's score: alpha * (error lift - 1) - (1 - alpha) * (n / size - 1)."""
     return alpha * (rate / overall - 1) - (1 - alpha) * (n / support - 1)
@@ -301,7 +314,8 @@ def find_blind_spots(
         if len(children):
             table = pd.concat([table, children], ignore_index=True)
     table = _error_stats(table, overall, n)
-    significant = table[(table["q_value"] <= settings.alpha) & (table["error_rate"] > overall)].copy()
+    significant = table[(table["q_value"] <= settings.alpha) & (table["error_rate"] > overall)
+                        & (table["replication"] >= REPLICATION)].copy()
     recurrence = recurrence_counts(history)
     significant["recurrence"] = [recurrence.get(predicate_id(c), 0) for c in significant["conditions"]]
     significant["rank"] = significant["lift_shrunk"] * (1 + RECURRENCE_BOOST * significant["recurrence"].clip(upper=3))
@@ -348,6 +362,7 @@ def _error_stats(table: pd.DataFrame, overall: float, n: int) -> pd.DataFrame:
     singles = table["key"].map(len) == 1
     strength = prior_strength(k[singles], m[singles], overall)
     table["lift_shrunk"] = shrunk_lift(k, m, overall, strength)
+    table["replication"] = replication_probability(k, m, overall, strength)
     table["score"] = sliceline_score(k / m, overall, m, n)
     return table
 
@@ -521,6 +536,22 @@ def slice_lift(spot: BlindSpot, labelled: pd.DataFrame, errors: np.ndarray) -> f
     if not mask.any() or overall == 0:
         return None
     return float(errors[mask].mean() / overall)
+
+
+def table_conditions(text: str) -> tuple[Condition, ...]:
+    """The predicate of a stored blind-spot row (its `conditions` column) as data."""
+    return tuple(Condition(**c) for c in json.loads(text))
+
+
+def persistence_table(earlier: pd.DataFrame, labelled: pd.DataFrame, errors: np.ndarray, measured_on: str) -> pd.DataFrame:
+    """An earlier batch's stored blind spots with `persistence` filled in: each slice's
+    error lift on a later labelled batch (`measured_on`). A new table: the earlier one
+    is never rewritten."""
+    out = earlier.copy()
+    lifts = [slice_lift(_stub(table_conditions(c)), labelled, errors) for c in out["conditions"]]
+    out["persistence"] = pd.Series(lifts, index=out.index, dtype=float)
+    out["measured_on"] = measured_on
+    return out
 
 
 def with_persistence(spots: Iterable[BlindSpot], next_labelled: pd.DataFrame, next_errors: np.ndarray) -> tuple[BlindSpot, ...]:

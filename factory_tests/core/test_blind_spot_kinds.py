@@ -212,6 +212,25 @@ def test_persistence_is_the_lift_on_the_next_batch(profile, top_bin):
     assert bs.slice_lift(spots[0], nxt.iloc[:0], next_errors[:0]) is None
 
 
+def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_path):
+    df, errors = two_equal_slices(profile, top_bin)
+    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    stored = tmp_path / "2016-03.parquet"
+    bs.blind_spot_table(spots, "2016-03").to_parquet(stored)
+    earlier = pd.read_parquet(stored)
+    nxt = frame(seed=13)
+    next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
+
+    table = bs.persistence_table(earlier, nxt, next_errors, "2016-04")
+
+    assert len(spots) > 0 and list(table["blind_spot_id"]) == [s.id for s in spots]
+    for spot, lift in zip(spots, table["persistence"]):
+        mask = spot.mask(nxt).to_numpy()
+        assert lift == pytest.approx(next_errors[mask].mean() / next_errors.mean())
+    assert (table["measured_on"] == "2016-04").all()
+    assert earlier["persistence"].isna().all()  # the earlier table itself is left as it was
+
+
 def test_table_columns_are_a_superset_of_the_old_ones():
     old = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
            "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions"]
