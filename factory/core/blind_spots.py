@@ -37,7 +37,7 @@ REDUNDANT = 0.95  # a parent whose lift lower bound reaches this share of its ch
 JACCARD = 0.5  # overlap above which a lower-ranked slice is a duplicate
 MIN_COVERAGE_RATIO = 2.0  # lower bound of production share / training share for a coverage gap
 RECURRENCE_BOOST = 0.25  # rank multiplier per earlier batch that reported the same predicate (up to 3)
-REPLICATION = 0.9  # an error slice is reported only if it would replicate on a fresh sample with this probability
+MAX_FALSE_SHARE = 0.1  # expected share of reported error slices that would not replicate on a fresh sample
 
 Column = tuple[np.ndarray, list[tuple[Condition, ...]]]
 
@@ -229,17 +229,22 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callable[[object], BlindSpot],
-            worse: Callable[[object, object], bool]) -> list[BlindSpot]:
+            worse: Callable[[object, object], bool], miss: pd.Series | None = None) -> list[BlindSpot]:
     """Walk `table` (significant slices, best `rank` first): drop a slice that a
     simpler significant parent explains (the parent's `lift_low` reaches REDUNDANT x
     its own, or the slice is not significantly `worse` than the parent), or one
     overlapping a slice already chosen; stop at `limit`. Without the second rule a
     noisy refinement of a real slice (one more condition, a few lucky rows) outranks
-    it and fades on the next batch."""
+    it and fades on the next batch. `miss`: each slice's probability of not
+    replicating; a slice is skipped when it would lift the chosen slices' mean above
+    MAX_FALSE_SHARE (a Bayesian false-discovery bound on what is reported)."""
     rows = {r.conditions: r for r in table.itertuples()}
     chosen: list[BlindSpot] = []
     masks: list[np.ndarray] = []
+    missed = 0.0
     for r in table.itertuples():
+        if miss is not None and missed + miss[r.Index] > MAX_FALSE_SHARE * (len(chosen) + 1):
+            continue
         columns = _columns(r.conditions)
         parents = [rows.get(_by_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
         if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or not worse(r, p)) for p in parents):
@@ -250,6 +255,7 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
             continue
         chosen.append(spot)
         masks.append(mask)
+        missed += 0.0 if miss is None else miss[r.Index]
         if len(chosen) == limit:
             break
     return chosen
@@ -314,8 +320,7 @@ def find_blind_spots(
         if len(children):
             table = pd.concat([table, children], ignore_index=True)
     table = _error_stats(table, overall, n)
-    significant = table[(table["q_value"] <= settings.alpha) & (table["error_rate"] > overall)
-                        & (table["replication"] >= REPLICATION)].copy()
+    significant = table[(table["q_value"] <= settings.alpha) & (table["error_rate"] > overall)].copy()
     recurrence = recurrence_counts(history)
     significant["recurrence"] = [recurrence.get(predicate_id(c), 0) for c in significant["conditions"]]
     significant["rank"] = significant["lift_shrunk"] * (1 + RECURRENCE_BOOST * significant["recurrence"].clip(upper=3))
@@ -333,8 +338,9 @@ def find_blind_spots(
     def worse(child, parent) -> bool:
         return stats.binom.sf(child.errors - 1, child.support, parent.error_rate) <= settings.alpha / len(significant)  # Bonferroni over the candidates
 
-    chosen = _select(significant, labelled, settings.max_slices, build, worse)
-    reason = "" if chosen else "no slice's error rate is significantly above the overall rate"
+    chosen = _select(significant, labelled, settings.max_slices, build, worse, miss=1 - significant["replication"])
+    reason = "" if chosen else (f"no significant slice would replicate with probability {1 - MAX_FALSE_SHARE:g}" if len(significant)
+                                else "no slice's error rate is significantly above the overall rate")
     return SliceSearch(tuple(chosen), len(table), len(significant), reason)
 
 
