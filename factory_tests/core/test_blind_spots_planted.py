@@ -63,5 +63,5 @@ def test_planted_slice_is_reported(seed, n_conditions, method, spec, candidates,
     assert found.lift > 1 and found.p_value < 0.05
     if method == "flip":
         assert found.kind == "error"
-    else:  # training never saw it: (nearly) no training rows, and a deficit to fill
-        assert found.kind == "coverage" and found.train_support <= 0.01 * found.support and found.deficit > 0
+    else:  # training (nearly) never saw it: far denser in production, and a deficit to fill
+        assert found.kind == "coverage" and found.lift >= 10 and found.deficit > 0
