@@ -10,8 +10,14 @@ not outrank a large, sure one: raw top-lift slices fade on the next batch. Three
 slices are searched only below significant or large two-way slices, SliceLine-style:
 a child's error count can only drop, so a parent whose errors could not make any
 child significant is never expanded. A slice that a simpler parent explains, or that
-overlaps a better one (Jaccard >= 0.5), is dropped. Predicates that recur across
-batches (the id hashes the predicate, so this is a join) can be favoured.
+overlaps a better one (Jaccard >= 0.5), is dropped. Significance is not enough to
+report a slice: one just past BH has about even odds of showing again on a fresh
+sample, so each slice's posterior predictive probability of replicating (beta-binomial
+under the same prior) is computed, and slices are reported only while the expected
+share of reported ones that would not replicate stays <= MAX_FALSE_SHARE. Predicates
+that recur across batches (the id hashes the predicate, so this is a join) can be
+favoured. Persistence (a slice's lift on the next labelled batch) is written back as a
+new table, never into the earlier one.
 """
 
 from __future__ import annotations
