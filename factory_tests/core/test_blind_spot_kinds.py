@@ -86,6 +86,16 @@ def test_shrunk_lift_pulls_small_slices_harder():
     assert small_hot < big_warm
 
 
+def test_replication_needs_more_than_significance():
+    overall, m = 0.1, 400
+    border = np.ceil(m * overall + 1.96 * np.sqrt(m * overall * (1 - overall)))  # just significant at 95%
+    weak, strong = bs.replication_probability(np.array([border, border]), np.array([m, m]), overall, np.array([10.0, 400.0]))
+    sure = bs.replication_probability(np.array([120.0]), np.array([m]), overall, 10.0)[0]
+    assert 0.3 < weak < 0.6  # about even odds of showing again on a fresh sample
+    assert strong < weak  # a stronger prior toward the overall rate doubts it more
+    assert sure > 0.99
+
+
 def test_prior_strength_follows_heterogeneity():
     support = np.full(20, 500.0)
     flat = bs.prior_strength(support * 0.1, support, 0.1)
