@@ -10,12 +10,19 @@ not outrank a large, sure one: raw top-lift slices fade on the next batch. Three
 slices are searched only below significant or large two-way slices, SliceLine-style:
 a child's error count can only drop, so a parent whose errors could not make any
 child significant is never expanded. A slice that a simpler parent explains, or that
-overlaps a better one (Jaccard >= 0.5), is dropped. Predicates that recur across
-batches (the id hashes the predicate, so this is a join) can be favoured.
+overlaps a better one (Jaccard >= 0.5), is dropped. Significance is not enough to
+report a slice: one just past BH has about even odds of showing again on a fresh
+sample, so each slice's posterior predictive probability of replicating (beta-binomial
+under the same prior) is computed, and slices are reported only while the expected
+share of reported ones that would not replicate stays <= MAX_FALSE_SHARE. Predicates
+that recur across batches (the id hashes the predicate, so this is a join) can be
+favoured. Persistence (a slice's lift on the next labelled batch) is written back as a
+new table, never into the earlier one.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from itertools import combinations
@@ -36,6 +43,7 @@ REDUNDANT = 0.95  # a parent whose lift lower bound reaches this share of its ch
 JACCARD = 0.5  # overlap above which a lower-ranked slice is a duplicate
 MIN_COVERAGE_RATIO = 2.0  # lower bound of production share / training share for a coverage gap
 RECURRENCE_BOOST = 0.25  # rank multiplier per earlier batch that reported the same predicate (up to 3)
+MAX_FALSE_SHARE = 0.1  # expected share of reported error slices that would not replicate on a fresh sample
 
 Column = tuple[np.ndarray, list[tuple[Condition, ...]]]
 
@@ -186,6 +194,17 @@ def shrunk_lift(errors: np.ndarray, support: np.ndarray, overall: float, strengt
     return (errors + strength * overall) / (support + strength) / overall
 
 
+def replication_probability(errors: np.ndarray, support: np.ndarray, overall: float, strength: float,
+                            z: float = 1.96) -> np.ndarray:
+    """Posterior predictive probability that a fresh sample of the slice's size shows
+    its error rate above `overall` at the 95% level (the interval excludes lift 1):
+    beta-binomial under the same empirical-Bayes prior the shrunk lift uses. A slice
+    just past BH has about even odds of replicating; a big, sure one close to 1."""
+    k, m = np.asarray(errors, dtype=float), np.asarray(support, dtype=float)
+    needed = np.floor(m * overall + z * np.sqrt(m * overall * (1 - overall)))  # errors a replicate must exceed
+    return stats.betabinom.sf(needed, m.astype(int), k + strength * overall, m - k + strength * (1 - overall))
+
+
 def sliceline_score(rate: np.ndarray, overall: float, support: np.ndarray, n: int, alpha: float = SLICELINE_ALPHA) -> np.ndarray:
     """SliceLine's score: alpha * (error lift - 1) - (1 - alpha) * (n / size - 1)."""
     return alpha * (rate / overall - 1) - (1 - alpha) * (n / support - 1)
@@ -216,17 +235,22 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callable[[object], BlindSpot],
-            worse: Callable[[object, object], bool]) -> list[BlindSpot]:
+            worse: Callable[[object, object], bool], miss: pd.Series | None = None) -> list[BlindSpot]:
     """Walk `table` (significant slices, best `rank` first): drop a slice that a
     simpler significant parent explains (the parent's `lift_low` reaches REDUNDANT x
     its own, or the slice is not significantly `worse` than the parent), or one
     overlapping a slice already chosen; stop at `limit`. Without the second rule a
     noisy refinement of a real slice (one more condition, a few lucky rows) outranks
-    it and fades on the next batch."""
+    it and fades on the next batch. `miss`: each slice's probability of not
+    replicating; a slice is skipped when it would lift the chosen slices' mean above
+    MAX_FALSE_SHARE (a Bayesian false-discovery bound on what is reported)."""
     rows = {r.conditions: r for r in table.itertuples()}
     chosen: list[BlindSpot] = []
     masks: list[np.ndarray] = []
+    missed = 0.0
     for r in table.itertuples():
+        if miss is not None and missed + miss[r.Index] > MAX_FALSE_SHARE * (len(chosen) + 1):
+            continue
         columns = _columns(r.conditions)
         parents = [rows.get(_by_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
         if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or not worse(r, p)) for p in parents):
@@ -237,6 +261,7 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
             continue
         chosen.append(spot)
         masks.append(mask)
+        missed += 0.0 if miss is None else miss[r.Index]
         if len(chosen) == limit:
             break
     return chosen
@@ -319,8 +344,9 @@ def find_blind_spots(
     def worse(child, parent) -> bool:
         return stats.binom.sf(child.errors - 1, child.support, parent.error_rate) <= settings.alpha / len(significant)  # Bonferroni over the candidates
 
-    chosen = _select(significant, labelled, settings.max_slices, build, worse)
-    reason = "" if chosen else "no slice's error rate is significantly above the overall rate"
+    chosen = _select(significant, labelled, settings.max_slices, build, worse, miss=1 - significant["replication"])
+    reason = "" if chosen else (f"no significant slice would replicate with probability {1 - MAX_FALSE_SHARE:g}" if len(significant)
+                                else "no slice's error rate is significantly above the overall rate")
     return SliceSearch(tuple(chosen), len(table), len(significant), reason)
 
 
@@ -348,6 +374,7 @@ def _error_stats(table: pd.DataFrame, overall: float, n: int) -> pd.DataFrame:
     singles = table["key"].map(len) == 1
     strength = prior_strength(k[singles], m[singles], overall)
     table["lift_shrunk"] = shrunk_lift(k, m, overall, strength)
+    table["replication"] = replication_probability(k, m, overall, strength)
     table["score"] = sliceline_score(k / m, overall, m, n)
     return table
 
@@ -521,6 +548,22 @@ def slice_lift(spot: BlindSpot, labelled: pd.DataFrame, errors: np.ndarray) -> f
     if not mask.any() or overall == 0:
         return None
     return float(errors[mask].mean() / overall)
+
+
+def table_conditions(text: str) -> tuple[Condition, ...]:
+    """The predicate of a stored blind-spot row (its `conditions` column) as data."""
+    return tuple(Condition(**c) for c in json.loads(text))
+
+
+def persistence_table(earlier: pd.DataFrame, labelled: pd.DataFrame, errors: np.ndarray, measured_on: str) -> pd.DataFrame:
+    """An earlier batch's stored blind spots with `persistence` filled in: each slice's
+    error lift on a later labelled batch (`measured_on`). A new table: the earlier one
+    is never rewritten."""
+    out = earlier.copy()
+    lifts = [slice_lift(_stub(table_conditions(c)), labelled, errors) for c in out["conditions"]]
+    out["persistence"] = pd.Series(lifts, index=out.index, dtype=float)
+    out["measured_on"] = measured_on
+    return out
 
 
 def with_persistence(spots: Iterable[BlindSpot], next_labelled: pd.DataFrame, next_errors: np.ndarray) -> tuple[BlindSpot, ...]:

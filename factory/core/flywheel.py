@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from factory.core.baselines import train_baselines, untargeted_rows
-from factory.core.blind_spots import SliceSearch, blind_spot_table, find_blind_spots, find_coverage_gaps, find_low_confidence
+from factory.core.blind_spots import (
+    SliceSearch, blind_spot_table, find_blind_spots, find_coverage_gaps, find_low_confidence, persistence_table,
+)
 from factory.core.dataset import BATCH, content_hash
 from factory.core.drift import detect_drift, domain_classifier, drift_table, fast_drift, prediction_drift
 from factory.core.estimation import estimate_for
@@ -100,13 +102,17 @@ def monitor(plane: DataPlane, champion: FactoryModel, batch_id: str) -> Monitori
 
 
 def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSearch:
-    """Error slices of the champion on the newest labelled batch (discovery half)."""
+    """Error slices of the champion on the newest labelled batch (discovery half), the
+    previous batch's slices' persistence there, and the newest batch's label-free spots."""
     sets = labelled_sets(plane, batch_id)
     errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
     earlier = [k.split("/")[-1] for k in plane.storage.list("blind_spots")]
     history = [plane.storage.read_parquet(f"blind_spots/{k}") for k in earlier if k.endswith(".parquet") and "." not in k[:-8] and k[:-8] < batch_id]
     search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=plane.reference(), history=history)
     plane.storage.write_parquet(f"blind_spots/{batch_id}.parquet", blind_spot_table(search.blind_spots, batch_id))
+    if history:  # persistence: the previous batch's slices' lift on this labelled batch, as a new table
+        plane.storage.write_parquet(f"blind_spots/persistence/{batch_id}.parquet",
+                                    persistence_table(history[-1], sets.discovery, errors, sets.newest))
     # label-free blind spots of the newest batch itself, kept apart: synthesis targets error slices only
     current, reference = plane.validated(batch_id), plane.reference()
     proba = champion.predict_proba(current) if len(current) else []

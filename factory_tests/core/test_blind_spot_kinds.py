@@ -86,6 +86,16 @@ def test_shrunk_lift_pulls_small_slices_harder():
     assert small_hot < big_warm
 
 
+def test_replication_needs_more_than_significance():
+    overall, m = 0.1, 400
+    border = np.ceil(m * overall + 1.96 * np.sqrt(m * overall * (1 - overall)))  # just significant at 95%
+    weak, strong = bs.replication_probability(np.array([border, border]), np.array([m, m]), overall, np.array([10.0, 400.0]))
+    sure = bs.replication_probability(np.array([120.0]), np.array([m]), overall, 10.0)[0]
+    assert 0.3 < weak < 0.6  # about even odds of showing again on a fresh sample
+    assert strong < weak  # a stronger prior toward the overall rate doubts it more
+    assert sure > 0.99
+
+
 def test_prior_strength_follows_heterogeneity():
     support = np.full(20, 500.0)
     flat = bs.prior_strength(support * 0.1, support, 0.1)
@@ -210,6 +220,25 @@ def test_persistence_is_the_lift_on_the_next_batch(profile, top_bin):
     table = bs.blind_spot_table(marked, "2016-03")
     assert table["persistence"].notna().all()
     assert bs.slice_lift(spots[0], nxt.iloc[:0], next_errors[:0]) is None
+
+
+def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_path):
+    df, errors = two_equal_slices(profile, top_bin)
+    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    stored = tmp_path / "2016-03.parquet"
+    bs.blind_spot_table(spots, "2016-03").to_parquet(stored)
+    earlier = pd.read_parquet(stored)
+    nxt = frame(seed=13)
+    next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
+
+    table = bs.persistence_table(earlier, nxt, next_errors, "2016-04")
+
+    assert len(spots) > 0 and list(table["blind_spot_id"]) == [s.id for s in spots]
+    for spot, lift in zip(spots, table["persistence"]):
+        mask = spot.mask(nxt).to_numpy()
+        assert lift == pytest.approx(next_errors[mask].mean() / next_errors.mean())
+    assert (table["measured_on"] == "2016-04").all()
+    assert earlier["persistence"].isna().all()  # the earlier table itself is left as it was
 
 
 def test_table_columns_are_a_superset_of_the_old_ones():
