@@ -108,6 +108,12 @@ class GateSettings:
     max_dcr_share: float = 0.6  # share of synthetic rows closer to a training row than to a holdout row (0.5 is ideal)
     min_nndr_p5: float = 0.0  # 5th percentile of the nearest-neighbour distance ratio
     max_mia_auc: float = 0.6  # distance-based membership inference ROC AUC (0.5 is ideal)
+    # privacy attacks (anonymeter's method): a risk fails when the lower end of its 95% interval exceeds the maximum
+    privacy_attacks: int = 500  # targets per attack (training, control and baseline alike)
+    max_singling_out_risk: float | None = 0.1
+    max_linkability_risk: float | None = 0.1
+    max_inference_risk: float | None = 0.1
+    inference_secret: str | None = None  # the column the inference attack guesses; None: the label
     blocking: bool = True  # fidelity or privacy failures reject the synthetic batch; False: they only warn
     slices_block: bool = False  # per-blind-spot breaches (small, noisy samples; label mix drawn from recent rows) only warn
 
