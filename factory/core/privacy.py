@@ -189,7 +189,7 @@ def singling_out(train: np.ndarray, control: np.ndarray, synthetic: np.ndarray, 
     if mode == "univariate":
         queries = _univariate_queries(synthetic, numeric, n_attacks, rng)
     else:
-        queries = _multivariate_queries(synthetic, numeric, n_attacks, n_cols, rng, max_attempts=20 * n_attacks)
+        queries = _multivariate_queries(synthetic, numeric, n_attacks, n_cols, rng, max_attempts=10 * n_attacks)
     lone = lambda x, qs: sum(_matches(x, q) == 1 for q in qs)  # noqa: E731
     return lone(train, queries), lone(control, queries), lone(train, _random_queries(synthetic, numeric, n_attacks, n_cols, rng))
 
