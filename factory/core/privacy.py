@@ -140,9 +140,13 @@ def _univariate_queries(s: np.ndarray, numeric: np.ndarray, n: int, rng: np.rand
             candidates += [((j, "<=", float(present.min())),), ((j, ">=", float(present.max())),)]
         values, counts = np.unique(present, return_counts=True)
         candidates += [((j, "==", float(v)),) for v in values[counts == 1]]
-    order = rng.permutation(len(candidates))
-    unique = list(dict.fromkeys(candidates[i] for i in order if _matches(s, candidates[i]) == 1))
-    return unique[:n]
+    found: dict[Query, None] = {}
+    for i in rng.permutation(len(candidates)):
+        if len(found) >= n:
+            break
+        if candidates[i] not in found and _matches(s, candidates[i]) == 1:
+            found[candidates[i]] = None
+    return list(found)
 
 
 def _multivariate_queries(s: np.ndarray, numeric: np.ndarray, n: int, n_cols: int, rng: np.random.Generator,
@@ -167,7 +171,7 @@ def _multivariate_queries(s: np.ndarray, numeric: np.ndarray, n: int, n_cols: in
 
 def _random_queries(s: np.ndarray, numeric: np.ndarray, n: int, n_cols: int, rng: np.random.Generator) -> list[Query]:
     """The baseline attacker: random values of the synthetic columns, random operators."""
-    uniques = [np.unique(s[:, j]) for j in range(s.shape[1])]  # NaN sorts last and stays distinct
+    uniques = [np.unique(s[:, j]) for j in range(s.shape[1])]  # a missing value, if any, is one of them
     queries = []
     for _ in range(n):
         clauses = []
