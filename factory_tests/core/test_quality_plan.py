@@ -15,6 +15,8 @@ from factory.core.synthesis import SliceRequest, generate
 from factory.core.types import BlindSpot, Condition
 from factory.core.validation import exact_copies
 
+pytestmark = pytest.mark.slow
+
 MIX = 0.75  # the plan's share of positives; the slice's history holds ~0.42
 ROWS = 600
 SPOT = BlindSpot(conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
