@@ -17,6 +17,7 @@ from factory.core.validation import exact_copies
 
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture(scope="module")
 def spec(hotel_spec):
     return replace(hotel_spec, gate=dataclasses.replace(hotel_spec.gate, privacy_attacks=300))
