@@ -255,6 +255,8 @@ def _check_consistency(spec: DatasetSpec) -> None:
         raise SpecError(f"{where}: training: model '{spec.training.model}' is not one of ['lightgbm', 'mlp']")
     if spec.synthesis.generator not in ("gaussian_copula", "ctgan", "tvae"):
         raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of ['gaussian_copula', 'ctgan', 'tvae']")
+    if spec.gate.inference_secret not in (None, spec.target, *spec.features):
+        raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
     if spec.reference_batches < 2:
         raise SpecError(f"{where}: reference_batches must be at least 2")
     if spec.label_delay < 1:
