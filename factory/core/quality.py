@@ -6,10 +6,14 @@ cross-validated ROC AUC (real vs synthetic; 0.5 is ideal), label fidelity (the l
 |P(label | value)| gap) and utility (train on synthetic, test on the real holdout, as a
 ratio of train on real). Privacy: distance to closest record share against a real
 holdout (0.5 is ideal), the 5th percentile of the nearest-neighbour distance ratio, a
-distance-based membership inference ROC AUC (0.5 is ideal), a nearest-neighbour label
-inference gap (members vs holdout; reported), exact copies and real PII values.
-anonymeter's singling-out, linkability and inference attacks (with confidence
-intervals) are not run: the package would downgrade numpy for the whole environment.
+distance-based membership inference ROC AUC (0.5 is ideal), singling-out, linkability
+and inference attacks with intervals (factory.core.privacy), exact copies and real PII
+values.
+
+A targeted batch draws each blind spot's label mix from the plan, not from the slice's
+history: label fidelity and utility compare with real rows weighted to the batch's
+make-up (factory.core.fidelity.plan_weights), so the plan's mix is not a defect and a
+flipped or flattened label relationship still is.
 
 Everything runs on samples of at most `spec.gate.sample_rows` rows per side.
 """
@@ -24,13 +28,15 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
-from factory.core.fidelity import label_fidelity_gaps
+from factory.core.fidelity import label_fidelity_gaps, label_gap_table, plan_weights
+from factory.core.privacy import ATTACKS, SETTING, AttackResult, coordinates, run_attacks
 from factory.core.spec import DatasetSpec
 from factory.core.types import BlindSpot
 from factory.core.validation import exact_copies
 
-NOT_DONE = ("anonymeter's singling-out, linkability and inference attacks with confidence intervals (not installed: it "
-            "would downgrade numpy); only a nearest-neighbour label inference gap is computed",)
+NOT_DONE = ("quality and the discriminator compare with the slices' real rows as they are, not weighted to the batch's "
+            "make-up (label mix and share of each blind spot): a targeted batch scores a little lower there by design",)
+WEIGHT = "_plan_weight"  # real rows' weight column: the synthetic batch's make-up (plan_weights)
 MAX_CODES = 250  # categories per column kept apart in the discriminator and the distances; the rest pool
 
 
@@ -49,13 +55,14 @@ class SliceMetrics:
     label_gap_max: float | None = None
     label_gap_mean: float | None = None
     label_gap_low: float | None = None  # largest lower 95% bound of a gap: what the gate judges (noise-proof)
+    label_gap_worst: str | None = None  # the value behind label_gap_low, P(label | value) real (at the batch's mix) vs synthetic
     tstr_auc: float | None = None
     trtr_auc: float | None = None
     tstr_ratio: float | None = None
     dcr_share: float | None = None
     nndr_p5: float | None = None
     mia_auc: float | None = None
-    inference_gap: float | None = None  # label inference accuracy on training rows minus on holdout rows (0 is ideal; reported)
+    attacks: tuple[AttackResult, ...] = ()  # singling out, linkability, inference (factory.core.privacy)
     exact_copies: int = 0
     pii_leaks: int = 0
 
@@ -76,7 +83,11 @@ class FidelityReport:
     def headline(self) -> dict[str, float | int]:
         """The overall numbers as plain Python values (Dagster metadata, the benchmark)."""
         overall = self.slices[0]
-        return {k: v for k, v in asdict(overall).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        out = {k: v for k, v in asdict(overall).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for a in overall.attacks:
+            out.update({f"{a.attack}_risk": a.risk, f"{a.attack}_risk_low": a.risk_low, f"{a.attack}_risk_high": a.risk_high})
+        out["privacy_inconclusive"] = sum(a.verdict == "inconclusive" for a in overall.attacks)
+        return out
 
 
 # -- the metrics -------------------------------------------------------------------
@@ -138,7 +149,9 @@ def discriminator_auc(real: pd.DataFrame, synthetic: pd.DataFrame, spec: Dataset
 def tstr(train_real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> tuple[float, float, float] | None:
     """Train on synthetic, test on the real holdout, against train on (as many) real
     rows, with the factory's model (fewer, larger boosting steps for speed):
-    (tstr_auc, trtr_auc, ratio); None without both classes everywhere."""
+    (tstr_auc, trtr_auc, ratio); None without both classes everywhere. Where the real
+    frames carry plan weights, the real training rows are drawn and the holdout
+    weighted by them: both models learn and are judged at the batch's make-up."""
     import dataclasses
 
     from sklearn.metrics import roc_auc_score
@@ -147,35 +160,21 @@ def tstr(train_real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFram
 
     spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, n_estimators=100, learning_rate=0.1))
 
-    real = _sample(train_real, len(synthetic), seed)
-    labels = [f[spec.target].dropna().astype(int) for f in (real, synthetic, holdout)]
+    weights = train_real[WEIGHT] if WEIGHT in train_real.columns else None
+    real = train_real.sample(min(len(synthetic), len(train_real)), weights=weights, random_state=seed) if weights is not None \
+        else _sample(train_real, len(synthetic), seed)
+    w_hold = holdout[WEIGHT].to_numpy() if WEIGHT in holdout.columns else np.ones(len(holdout))
+    labels = [f[spec.target].dropna().astype(int) for f in (real, synthetic, holdout[w_hold > 0])]
     if any(lab.nunique() < 2 for lab in labels):
         return None
     y = holdout[spec.target].astype(int).to_numpy()
-    trtr = roc_auc_score(y, train_model(real, spec, seed=seed, recency=False).predict_proba(holdout))
-    tstr_auc = roc_auc_score(y, train_model(synthetic, spec, seed=seed, recency=False).predict_proba(holdout))
+    trtr = roc_auc_score(y, train_model(real, spec, seed=seed, recency=False).predict_proba(holdout), sample_weight=w_hold)
+    tstr_auc = roc_auc_score(y, train_model(synthetic, spec, seed=seed, recency=False).predict_proba(holdout), sample_weight=w_hold)
     return float(tstr_auc), float(trtr), float(tstr_auc / trtr) if trtr > 0 else 0.0
 
 
 def _distance_space(frames: list[pd.DataFrame], spec: DatasetSpec) -> list[np.ndarray]:
-    """Gower-like coordinates: numeric columns scaled to [0, 1] by the first frame's
-    range (a missing value is its own coordinate), categoricals one-hot scaled so two
-    different categories are 1 apart (squared). Euclidean distance: BLAS-fast."""
-    parts: list[list[np.ndarray]] = [[] for _ in frames]
-    for col in spec.numeric:
-        ref = pd.to_numeric(frames[0][col], errors="coerce").astype(float)
-        lo, span = ref.min(), (ref.max() - ref.min()) or 1.0
-        for p, f in zip(parts, frames):
-            v = (pd.to_numeric(f[col], errors="coerce").astype(float).to_numpy() - lo) / span
-            p.append(np.nan_to_num(v, nan=0.0)[:, None])
-            p.append(np.isnan(v)[:, None].astype(float))
-    for col in spec.categorical:
-        keep = list(frames[0][col].dropna().astype(str).value_counts().index[:MAX_CODES])
-        for p, f in zip(parts, frames):
-            values = f[col].astype(str).where(f[col].notna(), "<NA>").to_numpy()
-            onehot = (values[:, None] == np.array(keep + ["<NA>"], dtype=object)[None, :]).astype(float) / np.sqrt(2)
-            p.append(onehot)
-    return [np.hstack(p) for p in parts]
+    return coordinates(frames, spec.numeric, spec.categorical)
 
 
 def privacy_distances(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec,
@@ -183,10 +182,7 @@ def privacy_distances(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.
     """DCR share (synthetic rows closer to a training row than to a holdout row, ties
     count half; train and holdout sampled to the same size), NNDR 5th percentile
     (nearest / second nearest training row), a membership inference ROC AUC (training
-    rows vs holdout rows scored by their distance to the nearest synthetic row) and a
-    label inference gap (guessing a row's label from its nearest synthetic row: how much
-    better that works on training rows than on holdout rows, in the spirit of
-    anonymeter's inference attack with the holdout as control)."""
+    rows vs holdout rows scored by their distance to the nearest synthetic row)."""
     from sklearn.metrics import roc_auc_score
     from sklearn.neighbors import NearestNeighbors
 
@@ -199,29 +195,9 @@ def privacy_distances(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.
     closer = ((d_train[:, 0] < d_hold[:, 0]) & ~tie).mean() + 0.5 * tie.mean()
     nndr = np.divide(d_train[:, 0], d_train[:, -1], out=np.zeros(len(s)), where=d_train[:, -1] > 0)
     to_syn = NearestNeighbors(n_neighbors=1, metric="euclidean").fit(s)
-    (member, m_idx), (other, o_idx) = to_syn.kneighbors(t), to_syn.kneighbors(h)
+    (member, _), (other, _) = to_syn.kneighbors(t), to_syn.kneighbors(h)
     mia = roc_auc_score(np.r_[np.ones(len(member)), np.zeros(len(other))], -np.r_[member[:, 0], other[:, 0]])
-    # label inference: guess a real row's label as its nearest synthetic row's; members vs holdout
-    y_syn = synthetic[spec.target].astype(float).to_numpy()
-    hit = lambda rows, idx: float((y_syn[idx[:, 0]] == rows[spec.target].astype(float).to_numpy()).mean())  # noqa: E731
-    return {"dcr_share": float(closer), "nndr_p5": float(np.percentile(nndr, 5)), "mia_auc": float(mia),
-            "inference_gap": hit(tr, m_idx) - hit(ho, o_idx)}
-
-
-def label_gap_low(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, min_rows: int = 100) -> float | None:
-    """The largest lower 95% confidence bound of |P(label | value) real - synthetic|
-    over categorical values with `min_rows` real rows: a small synthetic slice's
-    sampling noise does not fail the gate, a flipped or flattened relationship does."""
-    bounds = []
-    for col in spec.categorical:
-        keys = [f[col].astype(str).where(f[col].notna(), "<NA>") for f in (real, synthetic)]
-        r = real[spec.target].astype(float).groupby(keys[0]).agg(["mean", "size"])
-        s = synthetic[spec.target].astype(float).groupby(keys[1]).agg(["mean", "size"])
-        both = r.join(s, lsuffix="_r", rsuffix="_s", how="inner")
-        both = both[both["size_r"] >= min_rows]
-        se = np.sqrt(both["mean_r"] * (1 - both["mean_r"]) / both["size_r"] + both["mean_s"] * (1 - both["mean_s"]) / both["size_s"])
-        bounds += list((both["mean_r"] - both["mean_s"]).abs() - 1.96 * se)
-    return float(max(bounds)) if bounds else None
+    return {"dcr_share": float(closer), "nndr_p5": float(np.percentile(nndr, 5)), "mia_auc": float(mia)}
 
 
 def pii_leaks(synthetic: pd.DataFrame, real: pd.DataFrame, spec: DatasetSpec) -> int:
@@ -244,12 +220,17 @@ def slice_metrics(name: str, predicate: str, real: pd.DataFrame, holdout: pd.Dat
     rows = g.sample_rows if name == "overall" else min(g.sample_rows, 1000)  # slices: a smaller sample
     r, s = _sample(real, rows, seed), _sample(synthetic, rows, seed)
     q, shapes, pairs = quality_scores(r, s, spec)
-    gaps = label_fidelity_gaps(r, s, spec, min_rows=g.min_slice_rows)
+    w = r[WEIGHT].to_numpy() if WEIGHT in r.columns else None
+    gaps = label_fidelity_gaps(r, s, spec, min_rows=g.min_slice_rows, weights=w)
+    table = label_gap_table(r, s, spec, g.min_slice_rows, weights=w)
+    worst = table.loc[table["low"].idxmax()] if len(table) else None
     out = dict(base, quality=q, column_shapes=shapes, pair_trends=pairs, discriminator_auc=discriminator_auc(r, s, spec, seed),
-               label_gap_max=gaps["max"], label_gap_mean=gaps["mean"], label_gap_low=label_gap_low(r, s, spec, g.min_slice_rows))
+               label_gap_max=gaps["max"], label_gap_mean=gaps["mean"],
+               label_gap_low=None if worst is None else float(worst["low"]),
+               label_gap_worst=None if worst is None else f"{worst['value']}: {worst['p_real']:.2f} real vs {worst['p_syn']:.2f} synthetic")
     if len(holdout) >= g.min_slice_rows:
         h = _sample(holdout, rows, seed)
-        out.update(privacy_distances(r, h, s, spec, seed))
+        out.update(privacy_distances(r, h, s, spec, seed), attacks=run_attacks(r, h, s, spec, seed))
         scores = tstr(r, s, h, spec, seed) if utility else None
         if scores:
             out.update(tstr_auc=scores[0], trtr_auc=scores[1], tstr_ratio=scores[2])
@@ -281,9 +262,13 @@ def _breached(metrics: SliceMetrics, metric: str, spec: DatasetSpec) -> bool:
     return value > threshold if side == "max" else value < threshold
 
 
+def _where(metrics: SliceMetrics) -> str:
+    return "overall" if metrics.slice == "overall" else f"blind spot {metrics.slice} ({metrics.predicate})"
+
+
 def verdicts(metrics: SliceMetrics, spec: DatasetSpec) -> list[str]:
     """One line per breached threshold: which metric, which slice, value, threshold."""
-    where = "overall" if metrics.slice == "overall" else f"blind spot {metrics.slice} ({metrics.predicate})"
+    where = _where(metrics)
     out = []
     for metric in [*THRESHOLDS, "exact_copies", "pii_leaks"]:
         if not _breached(metrics, metric, spec):
@@ -292,19 +277,35 @@ def verdicts(metrics: SliceMetrics, spec: DatasetSpec) -> list[str]:
         if metric in THRESHOLDS:
             setting, side = THRESHOLDS[metric]
             word = "above the maximum" if side == "max" else "below the minimum"
-            out.append(f"{metric} on {where}: {value:.3f} is {word} {getattr(spec.gate, setting):g} (spec gate.{setting})")
+            detail = f" ({metrics.label_gap_worst})" if metric == "label_gap_low" and metrics.label_gap_worst else ""
+            out.append(f"{metric} on {where}: {value:.3f}{detail} is {word} {getattr(spec.gate, setting):g} (spec gate.{setting})")
         else:
             out.append(f"{metric} on {where}: {value} row(s), must be 0")
+    for a in metrics.attacks:
+        if a.verdict == "fail":
+            setting = SETTING[a.attack]
+            out.append(f"{a.attack}_risk on {where}: {a.risk:.3f} (95% CI {a.risk_low:.3f}-{a.risk_high:.3f}) has its lower bound above "
+                       f"the maximum {getattr(spec.gate, setting):g} (spec gate.{setting})")
     return out
+
+
+def inconclusive(metrics: SliceMetrics) -> list[str]:
+    """Attacks that did no better than random guessing: they prove nothing, so they are
+    reported as such, never counted as a pass."""
+    return [f"{a.attack}_risk on {_where(metrics)}: inconclusive: the attack's success rate {a.attack_rate:.3f} is not above "
+            f"the random baseline's {a.baseline_rate:.3f} (risk {a.risk:.3f}, 95% CI {a.risk_low:.3f}-{a.risk_high:.3f})"
+            for a in metrics.attacks if a.verdict == "inconclusive"]
 
 
 def evaluate_synthetic(batch_id: str, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec,
                        blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), seed: int = 0) -> FidelityReport:
     """Fidelity and privacy of accepted synthetic rows: overall against the real rows of
     the union of their blind spots (all real rows when none is known), then per blind
-    spot against the real rows of that slice. Utility (TSTR) is judged overall only.
-    Overall breaches fail; per-blind-spot breaches warn unless spec gate.slices_block
-    (a slice holds ~100 synthetic rows whose label mix follows the newest batch)."""
+    spot against the real rows of that slice, the real rows weighted to the batch's
+    make-up per slice and class (label fidelity and utility use the weights). Utility
+    (TSTR) is judged overall only. Overall breaches fail; per-blind-spot breaches warn
+    unless spec gate.slices_block (a slice holds ~100 synthetic rows); inconclusive
+    privacy attacks are warnings."""
     start = time.perf_counter()
     spots = [b for b in blind_spots if "_blind_spot_id" in synthetic.columns and (synthetic["_blind_spot_id"] == b.id).any()]
     if spots:
@@ -313,19 +314,25 @@ def evaluate_synthetic(batch_id: str, synthetic: pd.DataFrame, train: pd.DataFra
         predicate = " OR ".join(f"({b.predicate})" for b in spots)
     else:
         real_all, hold_all, predicate = train, holdout, "all rows"
-    slices = [slice_metrics("overall", predicate, real_all, hold_all, synthetic, spec, seed)] if len(synthetic) else []
+    weighted = lambda real, syn, sp: real.assign(**{WEIGHT: plan_weights(real, syn, spec, sp)})  # noqa: E731
+    slices = []
+    if len(synthetic):
+        slices.append(slice_metrics("overall", predicate, weighted(real_all, synthetic, spots), weighted(hold_all, synthetic, spots),
+                                    synthetic, spec, seed))
     for b in spots:
-        slices.append(slice_metrics(b.id, b.predicate, train[b.mask(train)], holdout[b.mask(holdout)],
-                                    synthetic[synthetic["_blind_spot_id"] == b.id], spec, seed, utility=False))
+        rows = synthetic[synthetic["_blind_spot_id"] == b.id]
+        slices.append(slice_metrics(b.id, b.predicate, weighted(train[b.mask(train)], rows, [b]),
+                                    weighted(holdout[b.mask(holdout)], rows, [b]), rows, spec, seed, utility=False))
     blocking = [m for m in slices if m.slice == "overall" or spec.gate.slices_block]
     failures = tuple(line for m in blocking for line in verdicts(m, spec))
     warned = tuple(line for m in slices if m not in blocking for line in verdicts(m, spec))
+    warned += tuple(line for m in slices for line in inconclusive(m))
     return FidelityReport(batch_id, tuple(slices), failures, warned, seconds=time.perf_counter() - start)
 
 
 def to_html(report: FidelityReport, spec: DatasetSpec) -> str:
     """A self-contained page a person can read: one row per slice, breaches in red."""
-    names = [f.name for f in fields(SliceMetrics)]
+    names = [f.name for f in fields(SliceMetrics) if f.name != "attacks"]
     thresholds = {m: f"{'≤' if side == 'max' else '≥'} {getattr(spec.gate, s):g}" if getattr(spec.gate, s) is not None else "reported"
                   for m, (s, side) in THRESHOLDS.items()}
     head = "".join(f"<th>{html.escape(n)}<br><small>{thresholds.get(n, '')}</small></th>" for n in names)
@@ -336,6 +343,13 @@ def to_html(report: FidelityReport, spec: DatasetSpec) -> str:
         return f"<td{' class=bad' if _breached(m, n, spec) else ''}>{text}</td>"
 
     rows = "".join("<tr>" + "".join(cell(m, n) for n in names) + "</tr>" for m in report.slices)
+    limits = {a: getattr(spec.gate, SETTING[a]) for a in ATTACKS}
+    attacks = "".join(
+        f"<tr><td>{html.escape(m.slice)}</td><td>{a.attack}</td><td>{a.n_attacks}</td><td>{a.attack_rate:.3f}</td><td>{a.control_rate:.3f}</td>"
+        f"<td>{a.baseline_rate:.3f}</td><td>{a.risk:.3f} [{a.risk_low:.3f}, {a.risk_high:.3f}]</td>"
+        f"<td>{'reported' if limits[a.attack] is None else f'lower bound ≤ {limits[a.attack]:g}'}</td>"
+        f"<td{' class=bad' if a.verdict == 'fail' else ''}>{a.verdict}</td></tr>"
+        for m in report.slices for a in m.attacks)
     verdict = "passed" if report.passed else "failed"
     items = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or "<li>none</li>"
     warned = "".join(f"<li>{html.escape(f)}</li>" for f in report.warnings) or "<li>none</li>"
@@ -349,4 +363,9 @@ def to_html(report: FidelityReport, spec: DatasetSpec) -> str:
 <h2>Gate failures (reject the batch)</h2><ul>{items}</ul>
 <h2>Warnings (per blind spot: reported, not blocking unless spec gate.slices_block)</h2><ul>{warned}</ul>
 <h2>Metrics</h2><table><tr>{head}</tr>{rows}</table>
+<h2>Privacy attacks</h2><p>Against the training rows, a real control set the generator never saw (the holdout) and a random
+baseline; risk = (training rate - control rate) / (1 - control rate), 95% interval. An attack no better than random is
+inconclusive: it proves nothing either way.</p>
+<table><tr><th>slice</th><th>attack</th><th>targets</th><th>training rate</th><th>control rate</th><th>baseline rate</th><th>risk [95% CI]</th>
+<th>threshold</th><th>verdict</th></tr>{attacks or '<tr><td colspan=9>not run (slice too small)</td></tr>'}</table>
 <h2>Not evaluated</h2><ul>{missing}</ul></body></html>"""

@@ -112,6 +112,12 @@ class GateSettings:
     max_dcr_share: float = 0.6  # share of synthetic rows closer to a training row than to a holdout row (0.5 is ideal)
     min_nndr_p5: float = 0.0  # 5th percentile of the nearest-neighbour distance ratio
     max_mia_auc: float = 0.6  # distance-based membership inference ROC AUC (0.5 is ideal)
+    # privacy attacks (anonymeter's method): a risk fails when the lower end of its 95% interval exceeds the maximum
+    privacy_attacks: int = 500  # targets per attack (training, control and baseline alike)
+    max_singling_out_risk: float | None = 0.1
+    max_linkability_risk: float | None = 0.1
+    max_inference_risk: float | None = 0.1
+    inference_secret: str | None = None  # the column the inference attack guesses; None: the label
     blocking: bool = True  # fidelity or privacy failures reject the synthetic batch; False: they only warn
     slices_block: bool = False  # per-blind-spot breaches (small, noisy samples; label mix drawn from recent rows) only warn
 
@@ -253,8 +259,8 @@ def _check_consistency(spec: DatasetSpec) -> None:
         raise SpecError(f"{where}: training: model '{spec.training.model}' is not one of ['lightgbm', 'mlp']")
     if spec.synthesis.generator not in ("gaussian_copula", "ctgan", "tvae"):
         raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of ['gaussian_copula', 'ctgan', 'tvae']")
-    if spec.training.shift_power < 0 or spec.training.shift_clip < 1:
-        raise SpecError(f"{where}: training: shift_power must be >= 0 and shift_clip >= 1")
+    if spec.gate.inference_secret not in (None, spec.target, *spec.features):
+        raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
     if spec.reference_batches < 2:
         raise SpecError(f"{where}: reference_batches must be at least 2")
     if spec.label_delay < 1:

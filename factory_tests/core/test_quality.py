@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.fidelity import label_fidelity_gaps
-from factory.core.quality import evaluate_synthetic, label_gap_low, to_html
+from factory.core.fidelity import label_fidelity_gaps, label_gap_low
+from factory.core.quality import evaluate_synthetic, to_html
 from factory.core.spec import replace
 from factory.core.types import BlindSpot, Condition
 from factory.core.validation import exact_copies
@@ -50,7 +50,8 @@ def test_fresh_real_rows_pass_every_check(fresh_report):
     assert overall.discriminator_auc < 0.65
     assert 0.4 < overall.dcr_share < 0.6
     assert 0.4 < overall.mia_auc < 0.6
-    assert abs(overall.inference_gap) < 0.1
+    assert {a.attack for a in overall.attacks} == {"singling_out_univariate", "singling_out_multivariate", "linkability", "inference"}
+    assert all(a.verdict != "fail" for a in overall.attacks)
     assert overall.tstr_ratio > 0.9
     assert overall.exact_copies == 0 and overall.pii_leaks == 0
     headline = fresh_report.headline()
@@ -76,8 +77,11 @@ def test_memorised_rows_fail_privacy(parts, spec):
     assert overall.exact_copies == 0
     assert overall.dcr_share > 0.9
     assert overall.mia_auc > 0.9
-    assert overall.inference_gap > 0.1  # a training row's nearest synthetic row is itself: its label is known
     assert any(f.startswith(f"dcr_share on overall: {overall.dcr_share:.3f} is above the maximum 0.6") for f in report.failures)
+    # a training row's nearest synthetic row is itself: its label is known, its two halves link
+    for attack in ("inference", "linkability"):
+        assert any(f.startswith(f"{attack}_risk on overall:") and f"spec gate.max_{attack}_risk" in f for f in report.failures)
+    assert report.headline()["inference_risk_low"] > 0.3
 
 
 def test_blind_spot_slices_are_judged_against_their_own_real_rows(parts, spec):
@@ -135,5 +139,6 @@ def test_flywheel_gate_rejects_a_memorised_batch_and_writes_its_report(parts, sp
     assert outcome.report_uri.endswith("reports/synthetic_validation/2016-08.html")
     page = plane.storage.read_bytes("reports/synthetic_validation/2016-08.html").decode()
     assert "dcr_share on overall" in page
+    assert "Privacy attacks" in page and "inference" in page
     headline = fidelity_headline(plane, outcome)
     assert headline["dcr_share"] > 0.9 and headline["synthetic_rows"] == len(memorised)

@@ -136,3 +136,11 @@ def test_check_columns_requires_leakage_and_target_columns_too():
     present = list(spec.required_columns + spec.leakage)
     with pytest.raises(SpecError, match="is_canceled"):
         spec.check_columns(present)
+
+
+def test_gate_privacy_settings_load_and_an_unknown_secret_is_named(tmp_path):
+    spec = load_spec(write_spec(tmp_path, HOTEL_TEXT + "\ngate:\n  max_inference_risk: 0.2\n  inference_secret: adr\n"))
+    assert spec.gate.max_inference_risk == 0.2 and spec.gate.inference_secret == "adr"
+    assert spec.gate.max_linkability_risk == 0.1  # the rest keep their defaults
+    with pytest.raises(SpecError, match="inference_secret 'nope'"):
+        load_spec(write_spec(tmp_path, HOTEL_TEXT + "\ngate:\n  inference_secret: nope\n"))
