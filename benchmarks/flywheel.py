@@ -3,10 +3,7 @@
 Replays a dataset through the real factory (Dagster jobs, MLflow, the gates), then reads
 what each cycle recorded: the backtest of every model on the following batch's real
 rows, overall and inside that cycle's blind spots (found before the batch arrived).
-"factory" is the model serving after the cycle's promotion decision. "factory_real_only"
-is the factory's own real-data recipe (recency and shift weights) without synthetic rows,
-trained in the same cycle: not a baseline, it separates what the synthetic rows add
-and the promotion decision (`lift_vs_own_real_*`: serving model minus it) from what the recipe adds.
+"factory" is the model serving after the cycle's promotion decision.
 
     python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR]
 
@@ -24,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 BASELINES = ("frozen", "real_only", "recency", "smote", "untargeted")
-OWN_REAL = "factory_real_only"  # the factory's own real-data recipe without synthetic rows: not a baseline
 METRICS = {"bs_auc": "bs_auc", "bs_f1": "bs_f1", "auc": "auc"}
 
 
@@ -48,16 +44,16 @@ def cycle_records(storage, batches: list[str]) -> list[dict]:
         serving = evaluation["backtest_challenger" if promoted else "backtest_champion"]
         record = {"batch": batch, "promoted": promoted, "synthetic_used": challenger.uses_synthetic}
         record.update({f"factory_{k}": serving[v] for k, v in METRICS.items()})
-        for name in BASELINES + (OWN_REAL,):
-            back = (baselines.get(name) or {}).get("backtest") or {}
-            record.update({f"{name}_{k}": back.get(v) for k, v in METRICS.items()})
+        for name in BASELINES:
+            back = baselines[name]["backtest"]
+            record.update({f"{name}_{k}": back[v] for k, v in METRICS.items()})
         records.append(record)
     return records
 
 
 def summarise(records: list[dict]) -> dict:
     out: dict = {"cycles": len(records)}
-    for who in ("factory", OWN_REAL) + BASELINES:
+    for who in ("factory",) + BASELINES:
         for k in METRICS:
             out[f"{who}_{k}"] = _mean([r[f"{who}_{k}"] for r in records])
     best_bs = max(BASELINES, key=lambda b: out[f"{b}_bs_auc"] or -1)
@@ -70,17 +66,13 @@ def summarise(records: list[dict]) -> dict:
                                 else r["factory_bs_auc"] - r[f"{best_bs}_bs_auc"] for r in records])
     out["lift_bs_f1"] = _mean([None if r["factory_bs_f1"] is None or r[f"{best_f1}_bs_f1"] is None
                                else r["factory_bs_f1"] - r[f"{best_f1}_bs_f1"] for r in records])
-    # serving model minus the factory's own real recipe: what synthesis and the gate add on the backtest
-    for k in ("bs_auc", "auc"):
-        out[f"lift_vs_own_real_{k}"] = _mean([None if r[f"factory_{k}"] is None or r[f"{OWN_REAL}_{k}"] is None
-                                            else r[f"factory_{k}"] - r[f"{OWN_REAL}_{k}"] for r in records])
     out["synthetic_earned"] = _mean([float(r["synthetic_used"]) for r in records])
     out["promotions"] = sum(bool(r["promoted"]) for r in records)
     return out
 
 
 def print_table(records: list[dict]) -> None:
-    cols = ["batch", "promoted", "synthetic_used"] + [f"{w}_{k}" for w in ("factory", OWN_REAL, "recency", "frozen") for k in METRICS]
+    cols = ["batch", "promoted", "synthetic_used"] + [f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in METRICS]
     print("  ".join(c[:14].rjust(14) for c in cols))
     for r in records:
         print("  ".join((f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))[:14].rjust(14) for c in cols))

@@ -202,16 +202,15 @@ class Challenger:
 
 
 def train_challenger(plane: DataPlane, registry: Registry, batch_id: str, accepted_key: str, spots: list[BlindSpot]) -> Challenger:
-    """Train twice on the same recipe (recency weights, shift weights toward the newest
-    labelled batch's discovery half), with and without the accepted synthetic rows; keep
-    the better on the real holdout (the ablation), log it to MLflow."""
+    """Train twice on the same recipe, with and without the accepted synthetic rows;
+    keep the better on the real holdout (the ablation), log it to MLflow."""
     spec = plane.spec
     sets = labelled_sets(plane, batch_id)
     synthetic = plane.storage.read_parquet(accepted_key)
-    real_only = train_model(sets.train, spec, shift_toward=sets.discovery)
+    real_only = train_model(sets.train, spec)
     real_scores = score_model("real_only", real_only, sets.holdout, spec, spots)
     if len(synthetic):
-        augmented = train_model(sets.train, spec, synthetic=synthetic, shift_toward=sets.discovery)
+        augmented = train_model(sets.train, spec, synthetic=synthetic)
         aug_scores = score_model("with_synthetic", augmented, sets.holdout, spec, spots)
         use = prefer_synthetic(aug_scores, real_scores, spec)
     else:
@@ -225,7 +224,6 @@ def train_challenger(plane: DataPlane, registry: Registry, batch_id: str, accept
         params=dict(batch_id=batch_id, newest_labelled=sets.newest, train_rows=len(sets.train),
                     synthetic_rows=len(synthetic) if use else 0, uses_synthetic=use,
                     recency_batches=spec.training.recency_batches, recency_weight=spec.training.recency_weight,
-                    shift_power=spec.training.shift_power, shift_clip=spec.training.shift_clip,
                     blind_spots=",".join(s.id for s in spots)),
         metrics=metrics,
         tags={"factory.batch": batch_id, "factory.real_hash": content_hash(sets.train), "factory.synthetic_batch": accepted_key if use else ""},
@@ -300,9 +298,6 @@ def run_baselines(plane: DataPlane, registry: Registry, batch_id: str, spots: li
     untargeted = untargeted_rows(sets.train, offered_rows, spec, plane.profile(), cycle=batch_id)
     models = train_baselines(sets.train, spec, plane.profile(), untargeted)
     models["frozen"] = registry.load(registry.first_version())
-    # not a baseline: the factory's own real-data recipe (recency and shift weights) without
-    # synthetic rows, so the backtest shows what the synthetic rows add on top of it
-    models["factory_real_only"] = train_model(sets.train, spec, shift_toward=sets.discovery)
     current = plane.validated(batch_id)
     current = current[current[spec.target].notna()]
     scores = {

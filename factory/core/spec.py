@@ -80,10 +80,6 @@ class TrainingSettings:
     recency_weight: float = 3.0
     holdout_share: float = 0.5  # share of the newest labelled batch kept for the gate only
     synthetic_weight: float = 1.0
-    # the challenger's real rows are also weighted toward the newest labelled batch
-    # (domain-classifier density ratio, clipped to [1/shift_clip, shift_clip], to this power; 0: off)
-    shift_power: float = 1.0
-    shift_clip: float = 10.0
     n_estimators: int = 300
     learning_rate: float = 0.05
 

@@ -6,8 +6,6 @@ data, and the model FINDINGS.md measured with. Class weights are balanced, so a
 threshold of 0.5 sits at the prior-corrected decision point and cannot collapse
 to 0.05 under drift the way an F1-tuned threshold did. Recency weights make the
 newest labelled batches count more (the baseline R that synthesis must beat).
-Shift weights (the factory's recipe, not a baseline's) go one step further: rows of
-any batch that look like the newest labelled batch count more, wherever they are.
 """
 
 from __future__ import annotations
@@ -65,47 +63,17 @@ def recency_weights(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     return np.where(df[BATCH].isin(recent), spec.training.recency_weight, 1.0)
 
 
-def shift_weights(real: pd.DataFrame, newest: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> np.ndarray:
-    """Covariate-shift weights toward `newest` (the newest labelled rows): the density
-    ratio p(newest | x) / p(real | x) from a small, heavily regularised LightGBM domain
-    classifier, clipped to [1/clip, clip], raised to `training.shift_power` and scaled
-    to mean 1. Recency weights know when a row was seen; these know whether it looks
-    like the present. Measured on the hotel replay, they lift blind-spot ROC AUC on the
-    next batch more than any synthetic design tried (FINDINGS.md; the issue note)."""
-    import lightgbm as lgb
-
-    power, clip = spec.training.shift_power, spec.training.shift_clip
-    if power == 0 or len(newest) < 50 or len(real) < 2 * len(newest):
-        return np.ones(len(real))
-    categories = {c: sorted(real[c].dropna().astype(str).unique()) for c in spec.categorical}
-    frame = FactoryModel(None, spec.numeric, spec.categorical, categories).frame
-    x = pd.concat([frame(real), frame(newest)], ignore_index=True)
-    y = np.r_[np.zeros(len(real)), np.ones(len(newest))]
-    balance = np.where(y == 1, len(real) / len(newest), 1.0)
-    domain = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=15, min_child_samples=100,
-                                random_state=seed, n_jobs=2, verbose=-1)
-    domain.fit(x, y, sample_weight=balance)
-    p = np.clip(domain.predict_proba(x.iloc[: len(real)])[:, 1], 1e-6, 1 - 1e-6)
-    w = np.clip(p / (1 - p), 1 / clip, clip) ** power
-    return w / w.mean()
-
-
 def train_model(
     real: pd.DataFrame,
     spec: DatasetSpec,
     synthetic: pd.DataFrame | None = None,
     seed: int = 0,
     recency: bool = True,
-    shift_toward: pd.DataFrame | None = None,
 ) -> FactoryModel:
-    """Fit on real rows (recency-weighted; shift-weighted toward `shift_toward` when
-    given) plus optional synthetic rows."""
+    """Fit on real rows (recency-weighted) plus optional synthetic rows."""
     import lightgbm as lgb
 
-    real_w = recency_weights(real, spec) if recency else np.ones(len(real))
-    if shift_toward is not None:
-        real_w = real_w * shift_weights(real, shift_toward, spec, seed)
-    frames, weights = [real], [real_w]
+    frames, weights = [real], [recency_weights(real, spec) if recency else np.ones(len(real))]
     if synthetic is not None and len(synthetic):
         frames.append(synthetic)
         weights.append(np.full(len(synthetic), spec.training.synthetic_weight))

@@ -11,8 +11,7 @@ import pytest
 from factory.core.dataset import BATCH
 from factory.core.spec import PromotionSettings, replace
 from factory.core.training import (
-    compare_models, decide_promotion, prefer_synthetic, recency_weights, score_model, shift_weights, split_holdout,
-    train_model,
+    compare_models, decide_promotion, prefer_synthetic, recency_weights, score_model, split_holdout, train_model,
 )
 from factory.core.types import BlindSpot, Comparison, Condition, ModelScores
 
@@ -206,28 +205,3 @@ def test_mlp_family_learns_and_survives_mlflow(hotel_reference, small_spec, hote
     _, version = registry.log_model_run(model, "mlp", {}, {"auc": scores_.auc}, {}, batch[list(spec.features)])
     loaded = registry.load(version)
     np.testing.assert_allclose(loaded.predict_proba(batch.head(50)), model.predict_proba(batch.head(50)), rtol=1e-5)
-
-
-def test_shift_weights_favour_rows_that_look_like_the_newest_batch(hotel_reference, small_spec):
-    """Newest rows all from one hotel: the other hotel's rows of the training set
-    (unlike anything the newest batch holds) weigh less; power 0 switches it off."""
-    train = hotel_reference.sample(6000, random_state=2).reset_index(drop=True)
-    city = (train["hotel"] == "City Hotel").to_numpy()
-    newest = train[city].sample(800, random_state=3)
-    w = shift_weights(train, newest, small_spec)
-    assert w.shape == (len(train),) and np.all(w > 0)
-    assert w.mean() == pytest.approx(1.0)
-    assert w[city].mean() > 3 * w[~city].mean()
-    clip = small_spec.training.shift_clip
-    assert w.max() / w.min() <= clip * clip + 1e-9
-    off = replace(small_spec, training=dataclasses.replace(small_spec.training, shift_power=0.0))
-    assert np.array_equal(shift_weights(train, newest, off), np.ones(len(train)))
-
-
-def test_shift_weights_change_the_model_only_when_asked(hotel_reference, small_spec, hotel_batch):
-    train = hotel_reference.sample(3000, random_state=4)
-    newest = hotel_batch("2016-06").head(300)
-    batch = hotel_batch("2016-08").head(300)
-    plain_model = train_model(train, small_spec).predict_proba(batch)
-    assert np.allclose(plain_model, train_model(train, small_spec, shift_toward=None).predict_proba(batch))
-    assert not np.allclose(plain_model, train_model(train, small_spec, shift_toward=newest).predict_proba(batch))
