@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 TABLE = "t"
-GENERATORS = ("gaussian_copula", "ctgan", "tvae")
+GENERATORS = ("gaussian_copula", "autoregressive", "ctgan", "tvae", "auto")
 COPULA_VERSION = "latent-copula/1"  # bump when the fitted state or sampling changes: invalidates the cache
 GIBBS_SWEEPS = 20
 RULE_RETRIES = 20
@@ -188,26 +188,10 @@ class LatentCopulaGenerator:
         return COPULA_VERSION
 
     def _encode(self, df: pd.DataFrame) -> np.ndarray:
-        """Numbers as they are; categories as codes in frequency order (NaN stays NaN)."""
-        out = np.empty((len(df), len(self.columns)))
-        for j, col in enumerate(self.columns):
-            if col in self.categories:
-                codes = {v: i for i, v in enumerate(self.categories[col])}
-                out[:, j] = df[col].map(codes).astype(float).to_numpy()
-            else:
-                out[:, j] = pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
-        return out
+        return encode(df, self.columns, self.categories)
 
     def _decode(self, x: np.ndarray) -> pd.DataFrame:
-        data = {}
-        for j, col in enumerate(self.columns):
-            if col in self.categories:
-                cats = np.array(self.categories[col] + [None], dtype=object)
-                codes = np.where(np.isnan(x[:, j]), len(cats) - 1, x[:, j]).astype(int)
-                data[col] = cats[codes]
-            else:
-                data[col] = x[:, j]
-        return pd.DataFrame(data)
+        return decode(x, self.columns, self.categories)
 
     def fit(self, real: pd.DataFrame) -> "LatentCopulaGenerator":
         """Fit on real labelled rows only."""
@@ -246,17 +230,7 @@ class LatentCopulaGenerator:
         return box
 
     def _draw(self, label: int, rows: int, box: dict, rng: np.random.Generator) -> pd.DataFrame:
-        """Draw rows and redraw those breaking a business rule (rows still breaking one
-        after RULE_RETRIES rounds are dropped)."""
-        parts, need = [], rows
-        for _ in range(RULE_RETRIES + 1):
-            part = self._decode(self.models[label].sample(need, box, rng))
-            part = part[rules_hold(part, self.spec.rules)]
-            parts.append(part)
-            need -= len(part)
-            if need == 0:
-                break
-        return pd.concat(parts, ignore_index=True)
+        return draw_with_rules(lambda n: self._decode(self.models[label].sample(n, box, rng)), rows, self.spec.rules)
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame:
         spot = request.blind_spot
@@ -278,6 +252,44 @@ class LatentCopulaGenerator:
                 part[self.spec.target] = float(label)
                 parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def encode(df: pd.DataFrame, columns: list[str], categories: dict[str, list]) -> np.ndarray:
+    """Numbers as they are; categories as codes in frequency order (NaN stays NaN)."""
+    out = np.empty((len(df), len(columns)))
+    for j, col in enumerate(columns):
+        if col in categories:
+            codes = {v: i for i, v in enumerate(categories[col])}
+            out[:, j] = df[col].map(codes).astype(float).to_numpy()
+        else:
+            out[:, j] = pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
+    return out
+
+
+def decode(x: np.ndarray, columns: list[str], categories: dict[str, list]) -> pd.DataFrame:
+    data = {}
+    for j, col in enumerate(columns):
+        if col in categories:
+            cats = np.array(categories[col] + [None], dtype=object)
+            codes = np.where(np.isnan(x[:, j]), len(cats) - 1, x[:, j]).astype(int)
+            data[col] = cats[codes]
+        else:
+            data[col] = x[:, j]
+    return pd.DataFrame(data)
+
+
+def draw_with_rules(sample, rows: int, rules: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """`sample(n)` -> n decoded rows; rows breaking a business rule are redrawn (those
+    still breaking one after RULE_RETRIES rounds are dropped)."""
+    parts, need = [], rows
+    for _ in range(RULE_RETRIES + 1):
+        part = sample(need)
+        part = part[rules_hold(part, rules)]
+        parts.append(part)
+        need -= len(part)
+        if need == 0:
+            break
+    return pd.concat(parts, ignore_index=True)
 
 
 def rules_hold(rows: pd.DataFrame, rules: tuple[str, ...] | list[str]) -> pd.Series:
@@ -390,6 +402,10 @@ def make_generator(spec: DatasetSpec, seed: int = 0) -> Generator:
     kind = spec.synthesis.generator
     if kind == "gaussian_copula":
         return LatentCopulaGenerator(spec, seed)
+    if kind == "autoregressive":
+        from factory.core.argn import ARGNGenerator  # imports synthesis: lazily, both ways
+
+        return ARGNGenerator(spec, seed)
     if kind in ("ctgan", "tvae"):
         return SDVNeuralGenerator(spec, kind, seed)
     raise SynthesisError(f"{spec.spec_path}: synthesis: generator '{kind}' is not one of {list(GENERATORS)}")
