@@ -135,7 +135,7 @@ class ARGNGenerator:
 
     def __init__(self, spec: DatasetSpec, seed: int = 0):
         self.spec, self.seed = spec, seed
-        self.columns = list(spec.features)
+        self.columns = list(spec.categorical + spec.numeric)  # categoricals right after the label: P(value | label) is learnt most directly
         self.categories: dict[str, list] = {}
         self.sorted = np.empty((0, 0))
         self.starts: list[np.ndarray] = []
@@ -146,6 +146,25 @@ class ARGNGenerator:
     @property
     def version(self) -> str:
         return ARGN_VERSION
+
+    def __getstate__(self) -> dict:
+        """Pickled without the torch module (a local class): its weights as arrays."""
+        state = dict(self.__dict__)
+        if self.net is not None:
+            state["net"] = {k: v.numpy() for k, v in self.net.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        weights = state.pop("net")
+        self.__dict__.update(state, net=None)
+        if weights is not None:
+            torch = _torch()
+            self.net = _network(self._vocab(), HIDDEN)
+            self.net.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+            self.net.eval()
+
+    def _vocab(self) -> list[int]:
+        return [2] + [len(s) for s in self.starts]
 
     def _tokens(self, x: np.ndarray) -> np.ndarray:
         """Token ids of encoded rows (one column per feature)."""
@@ -162,7 +181,7 @@ class ARGNGenerator:
     def _fit(self, real: pd.DataFrame) -> "ARGNGenerator":
         torch = _torch()
         settings = self.spec.synthesis
-        self.fitted_on = content_hash(real[self.columns + [self.spec.target]])
+        self.fitted_on = content_hash(real[list(self.spec.features) + [self.spec.target]])
         self.categories = {c: list(real[c].value_counts(dropna=True).index) for c in self.spec.categorical}
         x = encode(real, self.columns, self.categories)
         labels = real[self.spec.target].astype(int).to_numpy()
@@ -172,7 +191,7 @@ class ARGNGenerator:
         self.sorted = np.sort(x, axis=0)
         self.starts = [_runs(self.sorted[:, j], c in self.categories) for j, c in enumerate(self.columns)]
         tokens = np.column_stack([labels, self._tokens(x)])
-        vocab = [2] + [len(s) for s in self.starts]
+        vocab = self._vocab()
 
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -204,6 +223,9 @@ class ARGNGenerator:
         self.net = net.eval()
         return self
 
+    def _decode(self, x: np.ndarray) -> pd.DataFrame:
+        return decode(x, self.columns, self.categories)[list(self.spec.features)]
+
     def _intervals(self, spot: BlindSpot) -> dict[int, tuple[int, int]]:
         """Each conditioned column's interval [i0, i1) of its sorted values."""
         box: dict[int, tuple[int, int]] = {}
@@ -214,9 +236,11 @@ class ARGNGenerator:
             j = self.columns.index(c.column)
             col, value = self.sorted[:, j], c.value
             present = int(np.searchsorted(col, np.nan, side="left"))
+            unseen = False
             if c.column in self.categories and c.op != "is_null":
-                value = float(self.categories[c.column].index(value)) if c.op == "==" and value in self.categories[c.column] else None
-            if value is None:
+                unseen = c.op != "==" or value not in self.categories[c.column]
+                value = 0.0 if unseen else float(self.categories[c.column].index(value))
+            if unseen:
                 i0, i1 = 0, 0
             elif c.op == "==":
                 i0, i1 = int(np.searchsorted(col, value, "left")), int(np.searchsorted(col, value, "right"))
@@ -270,7 +294,7 @@ class ARGNGenerator:
         for label, rows in ((1, request.positives), (0, request.rows - request.positives)):
             if rows > 0:
                 rng = np.random.default_rng([seed, label])
-                part = draw_with_rules(lambda k: decode(self._sample(label, k, box, rng), self.columns, self.categories), rows, self.spec.rules)
+                part = draw_with_rules(lambda k: self._decode(self._sample(label, k, box, rng)), rows, self.spec.rules)
                 part[self.spec.target] = float(label)
                 parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -19,6 +19,7 @@ available behind the same interface (spec.synthesis.generator).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -35,7 +36,7 @@ from scipy.special import ndtr, ndtri
 
 from factory.core.dataset import BATCH, content_hash
 from factory.core.errors import SynthesisError
-from factory.core.spec import DatasetSpec
+from factory.core.spec import DatasetSpec, replace
 from factory.core.types import BlindSpot, ReferenceProfile
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ GENERATORS = ("gaussian_copula", "autoregressive", "ctgan", "tvae", "auto")
 COPULA_VERSION = "latent-copula/1"  # bump when the fitted state or sampling changes: invalidates the cache
 GIBBS_SWEEPS = 20
 RULE_RETRIES = 20
+AUTO_CANDIDATES = ("gaussian_copula", "autoregressive")  # not CTGAN/TVAE: too slow on 2 cores
+AUTO_HELD_OUT_ROWS = 5000
+AUTO_LABEL_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -415,15 +419,80 @@ def generator_key(real: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> str:
     """The cache key: content hash of the real rows it is fitted on, plus everything in
     the spec and code that changes the fit. Ranges need no conditioning column here, so
     the blind spots' columns are not part of it: one fit serves every plan."""
+    from factory.core.argn import ARGN_VERSION
+
     s = spec.synthesis
     parts = [content_hash(real[list(spec.features) + [spec.target]]), s.generator, s.epochs, s.max_fit_seconds, seed,
              spec.numeric, spec.categorical, spec.rules, COPULA_VERSION]
+    if s.generator in ("autoregressive", "auto"):
+        parts.append(ARGN_VERSION)  # appended only here: the copula's keys stay as they were
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _with_generator(spec: DatasetSpec, kind: str) -> DatasetSpec:
+    return replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator=kind))
+
+
+def _everywhere(real: pd.DataFrame, spec: DatasetSpec, rows: int) -> SliceRequest:
+    """An unconditioned request at the real class mix."""
+    share = float(real[spec.target].mean())
+    spot = BlindSpot(conditions=(), kind="untargeted", support=len(real), errors=0, error_rate=0.0, error_low=0.0,
+                     error_high=0.0, overall_error=0.0, lift=1.0, p_value=1.0, positive_share=share)
+    return SliceRequest(spot, rows, int(round(rows * share)))
+
+
+def choose_generator(real: pd.DataFrame, spec: DatasetSpec, storage: "Storage | None" = None, seed: int = 0) -> dict:
+    """`generator: auto`: fit each of AUTO_CANDIDATES on 80% of the real rows and keep
+    the one with the lowest label_gap_max + |discriminator AUC - 0.5|. The label gaps
+    (|P(label | value) real - synthetic| over categorical values with >= 100 real rows)
+    compare AUTO_LABEL_FACTOR x the fit rows of unconditional synthetic rows with the fit
+    rows (many rows: little sampling noise); the discriminator tells the held-out 20%
+    from as many synthetic rows. Cached as generators/<key>.choice.json (same content
+    hash as the fitted generators). quality.py is imported lazily: it is only needed here."""
+    key = f"generators/{generator_key(real, spec, seed)}.choice.json"
+    if storage is not None and storage.exists(key):
+        return storage.read_json(key)
+    from factory.core.fidelity import label_fidelity_gaps
+    from factory.core.quality import discriminator_auc
+
+    shuffled = real.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    cut = int(0.8 * len(shuffled))
+    fit_rows, held_out = shuffled.iloc[:cut].reset_index(drop=True), shuffled.iloc[cut:].head(AUTO_HELD_OUT_ROWS).reset_index(drop=True)
+    candidates = {}
+    for kind in AUTO_CANDIDATES:
+        start = time.perf_counter()
+        generator = make_generator(_with_generator(spec, kind), seed).fit(fit_rows)
+        fit_seconds = time.perf_counter() - start
+        rows = generator.sample_slice(_everywhere(fit_rows, spec, min(AUTO_LABEL_FACTOR * len(fit_rows), 60_000)), seed)
+        gaps = label_fidelity_gaps(fit_rows, rows, spec)
+        auc = discriminator_auc(held_out, rows.head(len(held_out)), spec, seed)
+        gap_max, gap_mean = gaps["max"] or 0.0, gaps["mean"] or 0.0
+        candidates[kind] = dict(label_gap_max=round(gap_max, 4), label_gap_mean=round(gap_mean, 4), label_gap_values=len(gaps["per_value"]),
+                                discriminator_auc=round(auc, 4), score=round(gap_max + abs(auc - 0.5), 4), fit_seconds=round(fit_seconds, 1))
+        LOG.info("generator choice: %s %s", kind, candidates[kind])
+    best = min(candidates, key=lambda k: candidates[k]["score"])
+    choice = dict(generator=best, rule="lowest label_gap_max + |discriminator_auc - 0.5|", fit_rows=len(fit_rows),
+                  held_out_rows=len(held_out), candidates=candidates)
+    LOG.info("generator choice: %s", best)
+    if storage is not None:
+        storage.write_json(key, choice)
+    return choice
+
+
+def generator_choice(real: pd.DataFrame, spec: DatasetSpec, storage: "Storage | None" = None, seed: int | None = None) -> dict:
+    """Which generator these rows get, and for `auto` why (its numbers): for the plan."""
+    seed = spec.synthesis.seed if seed is None else seed
+    if spec.synthesis.generator != "auto":
+        return {"generator": spec.synthesis.generator}
+    return choose_generator(real, spec, storage, seed)
 
 
 def fit_generator(real: pd.DataFrame, spec: DatasetSpec, storage: "Storage | None" = None, seed: int = 0) -> tuple[Generator, bool]:
     """The fitted generator for these real rows, reused from `generators/<key>.pkl` when
     the same data was fitted before. Returns (generator, reused)."""
+    if spec.synthesis.generator == "auto":
+        choice = choose_generator(real, spec, storage, seed)
+        return fit_generator(real, _with_generator(spec, choice["generator"]), storage, seed)
     key = f"generators/{generator_key(real, spec, seed)}.pkl"
     if storage is not None and storage.exists(key):
         try:
