@@ -135,7 +135,7 @@ class ARGNGenerator:
 
     def __init__(self, spec: DatasetSpec, seed: int = 0):
         self.spec, self.seed = spec, seed
-        self.columns = list(spec.categorical + spec.numeric)  # categoricals right after the label: P(value | label) is learnt most directly
+        self.columns = list(spec.categorical + spec.numeric)  # reordered in fit
         self.categories: dict[str, list] = {}
         self.sorted = np.empty((0, 0))
         self.starts: list[np.ndarray] = []
@@ -183,6 +183,9 @@ class ARGNGenerator:
         settings = self.spec.synthesis
         self.fitted_on = content_hash(real[list(self.spec.features) + [self.spec.target]])
         self.categories = {c: list(real[c].value_counts(dropna=True).index) for c in self.spec.categorical}
+        # categoricals right after the label, most values first: the earlier a column, the
+        # more directly P(value | label), hence P(label | value), is learnt (the first exactly)
+        self.columns = sorted(self.spec.categorical, key=lambda c: -len(self.categories[c])) + list(self.spec.numeric)
         x = encode(real, self.columns, self.categories)
         labels = real[self.spec.target].astype(int).to_numpy()
         for label in (0, 1):
