@@ -12,8 +12,10 @@ null) is an interval of the column's empirical CDF, i.e. a box in latent space. 
 conditioned coordinates are drawn from the truncated multivariate normal (a short
 vectorised Gibbs sampler), the others from the Gaussian conditional given them, and
 decoding maps each coordinate back into its interval: every row satisfies its
-predicate exactly, with no rejection, at any prevalence. SDV CTGAN and TVAE stay
-available behind the same interface (spec.synthesis.generator).
+predicate exactly, with no rejection, at any prevalence. An autoregressive token
+model (factory/core/argn.py), SDV CTGAN and TVAE are available behind the same
+interface (spec.synthesis.generator); `auto` fits the copula and the autoregressive
+model on a split of the real rows and keeps the one with the better measured fidelity.
 """
 
 from __future__ import annotations
