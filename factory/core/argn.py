@@ -123,7 +123,7 @@ def _network(vocab: list[int], hidden: int):
             return self.embed(tokens + self.offsets[k])
 
         def logits(self, context, k: int):
-            return (self.trunk(context + self.position[k]) @ self.head_w[k] + self.head_b[k])[:, :vocab[k]]
+            return self.trunk(context + self.position[k]) @ self.head_w[k, :, :vocab[k]] + self.head_b[k, :vocab[k]]
 
     return Net()
 
