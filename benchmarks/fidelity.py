@@ -14,7 +14,7 @@ scored the same way: what a generator that draws real rows would reach.
 
 label_gap_max is measured on the whole batch against the whole holdout (rows the
 generator never saw; its reference: fresh real rows vs the holdout), over categorical
-values with >= 100 rows on both sides. Beside it, as measured before:
+values with >= 100 rows on both sides (label_gap_mean their mean). Beside it, as measured before:
 label_gap_max_vs_train (against the training rows: a generator is favoured there, it
 reproduces their sampling noise) and label_gap_max_one_sided (against the training
 rows, values with >= 100 real rows only: a value seen a handful of times in the batch
@@ -25,6 +25,9 @@ rows that are not exact copies of a training row (the hotel data repeats booking
 train-on-real partly scores rows it was trained on, while the gate drops synthetic
 copies). Privacy attacks (factory.core.privacy, after anonymeter): risk, its 95%
 interval and the verdict per attack; the same for the fresh real rows.
+
+Extra arm, keys prefixed `argn_`: the same measurements for the autoregressive
+generator (factory.core.argn; 15 epochs / 120 s with --quick, 20 / 300 s otherwise).
 
 --quick caps the training rows at 8000 and the holdout at 2000. Metrics run on samples
 of at most 5000 rows per side (2000 with --quick).
@@ -41,15 +44,16 @@ import time
 import warnings
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from factory.core.baselines import untargeted_rows  # noqa: E402
 from factory.core.dataset import load_dataset  # noqa: E402
-from factory.core.fidelity import label_fidelity_gaps  # noqa: E402
+from factory.core.fidelity import label_fidelity_gaps, label_gap_table  # noqa: E402
 from factory.core.plane import reference_from_source  # noqa: E402
 from factory.core.profile import profile_reference  # noqa: E402
-from factory.core.fidelity import label_gap_table  # noqa: E402
 from factory.core.quality import evaluate_synthetic, tstr  # noqa: E402
 from factory.core.spec import load_spec, replace  # noqa: E402
 from factory.core.validation import exact_copies  # noqa: E402
@@ -76,6 +80,46 @@ def _one_sided_gap_max(real, synthetic, spec) -> float | None:
     return _round(float(table["gap"].max())) if len(table) else None
 
 
+def arm(spec, train: pd.DataFrame, holdout: pd.DataFrame, profile, seed: int) -> dict:
+    """One generator's untargeted rows (as many as the holdout), scored as the gate does."""
+    start = time.perf_counter()
+    synthetic = untargeted_rows(train, len(holdout), spec, profile, cycle="benchmark")
+    fit_seconds = time.perf_counter() - start
+    copies = exact_copies(synthetic, train, list(spec.features))
+    kept = synthetic[~copies].reset_index(drop=True)
+    start = time.perf_counter()
+    report = evaluate_synthetic("benchmark", kept, train, holdout, spec, seed=seed)
+    eval_seconds = time.perf_counter() - start
+    overall = report.slices[0]
+    out = {k: _round(getattr(overall, k)) for k in KEYS + EXTRA}
+    # label fidelity on the whole batch against the whole holdout (the metric sample is noisier)
+    gaps = label_fidelity_gaps(holdout, kept, spec)
+    out["label_gap_max"], out["label_gap_mean"] = _round(gaps["max"]), _round(gaps["mean"])
+    out["label_gap_max_vs_train"] = _round(label_fidelity_gaps(train, kept, spec)["max"])
+    out["label_gap_max_one_sided"] = _one_sided_gap_max(train, kept, spec)
+    out["label_gap_max_sampled"] = _round(overall.label_gap_max)
+    out["tstr_ratio_unseen"] = _tstr_unseen(train, kept, holdout, spec, seed)
+    out.update(_attacks(overall))
+    out.update(exact_copies_generated=int(copies.sum()),  # before the gate drops them; `exact_copies` is after
+               synthetic_rows=len(synthetic), fit_sample_seconds=round(fit_seconds, 1), eval_seconds=round(eval_seconds, 1),
+               gate_failures=list(report.failures))
+    return out
+
+
+def _unseen(holdout: pd.DataFrame, train: pd.DataFrame, spec) -> pd.DataFrame:
+    """Holdout rows that are not exact copies of a training row."""
+    return holdout[~exact_copies(holdout, train, list(spec.features))]
+
+
+def _tstr_unseen(train: pd.DataFrame, rows: pd.DataFrame, holdout: pd.DataFrame, spec, seed: int) -> float | None:
+    """Train-on-`rows` / train-on-real ROC AUC on the holdout rows unseen in training."""
+    n = spec.gate.sample_rows
+    unseen = _unseen(holdout, train, spec)
+    scores = tstr(train.sample(min(len(train), n), random_state=seed), rows.sample(min(len(rows), n), random_state=seed),
+                  unseen.sample(min(len(unseen), n), random_state=seed), spec, seed)
+    return _round(scores[2]) if scores else None
+
+
 def measure(spec_path: Path, quick: bool, seed: int) -> dict:
     spec = load_spec(spec_path)
     spec = replace(spec, gate=dataclasses.replace(spec.gate, sample_rows=2000 if quick else 5000))
@@ -88,38 +132,17 @@ def measure(spec_path: Path, quick: bool, seed: int) -> dict:
     train, holdout, fresh = (f.reset_index(drop=True) for f in (train, holdout, fresh))
     profile = profile_reference(train, spec, bins=spec.blind_spots.numeric_bins)
 
-    start = time.perf_counter()
-    synthetic = untargeted_rows(train, len(holdout), spec, profile, cycle="benchmark")
-    fit_seconds = time.perf_counter() - start
-    copies = exact_copies(synthetic, train, list(spec.features))
-    fresh_copies = exact_copies(fresh, train, list(spec.features))
-    start = time.perf_counter()
-    report = evaluate_synthetic("benchmark", synthetic[~copies].reset_index(drop=True), train, holdout, spec, seed=seed)
-    eval_seconds = time.perf_counter() - start
+    out = arm(spec, train, holdout, profile, seed)
+    argn_spec = replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator="autoregressive",
+                                                            epochs=15 if quick else 20, max_fit_seconds=120.0 if quick else 300.0))
+    out.update({f"argn_{k}": v for k, v in arm(argn_spec, train, holdout, profile, seed).items()})
     base = evaluate_synthetic("baseline", fresh, train, holdout, spec, seed=seed).slices[0]  # real rows as they are
-    overall = report.slices[0]
-    out = {k: _round(getattr(overall, k)) for k in KEYS + EXTRA}
-    # label fidelity on the whole batch against every training row (the sample above is noisier)
-    out["label_gap_max"] = _round(label_fidelity_gaps(holdout, synthetic[~copies], spec)["max"])
-    out["label_gap_max_vs_train"] = _round(label_fidelity_gaps(train, synthetic[~copies], spec)["max"])
-    out["label_gap_max_one_sided"] = _one_sided_gap_max(train, synthetic[~copies], spec)
-    out["label_gap_max_sampled"] = _round(overall.label_gap_max)
-    unseen = holdout[~exact_copies(holdout, train, list(spec.features))]
-    h = unseen.sample(min(len(unseen), spec.gate.sample_rows), random_state=seed)
-    scores = tstr(train.sample(min(len(train), spec.gate.sample_rows), random_state=seed), synthetic[~copies].sample(
-        min(int((~copies).sum()), spec.gate.sample_rows), random_state=seed), h, spec, seed)
-    base_scores = tstr(train.sample(min(len(train), spec.gate.sample_rows), random_state=seed), fresh.sample(
-        min(len(fresh), spec.gate.sample_rows), random_state=seed), h, spec, seed)
-    out.update(tstr_ratio_unseen=_round(scores[2]) if scores else None, holdout_unseen_rows=len(unseen),
-               baseline_real_tstr_ratio_unseen=_round(base_scores[2]) if base_scores else None)
-    out.update(_attacks(overall))
     out.update(
-        exact_copies_generated=int(copies.sum()),  # before the gate drops them; `exact_copies` is after
-        train_rows=len(train), synthetic_rows=len(synthetic), fit_sample_seconds=round(fit_seconds, 1),
-        eval_seconds=round(eval_seconds, 1), gate_failures=list(report.failures),
+        train_rows=len(train), holdout_unseen_rows=len(_unseen(holdout, train, spec)),
+        baseline_real_tstr_ratio_unseen=_tstr_unseen(train, fresh, holdout, spec, seed),
         **{f"baseline_real_{k}": _round(getattr(base, k)) for k in KEYS + ("mia_auc",)},
         **{f"baseline_real_{k}": v for k, v in _attacks(base).items()},
-        baseline_real_duplicates_of_train=int(fresh_copies.sum()),  # = baseline_real_exact_copies
+        baseline_real_duplicates_of_train=int(exact_copies(fresh, train, list(spec.features)).sum()),  # = baseline_real_exact_copies
     )
     out["baseline_real_label_gap_max"] = _round(label_fidelity_gaps(holdout, fresh, spec)["max"])  # as label_gap_max
     out["baseline_real_label_gap_max_vs_train"] = _round(label_fidelity_gaps(train, fresh, spec)["max"])
@@ -138,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         scores = measure(REPO / "specs" / f"{name}.yaml", args.quick, args.seed)
         print(f"{name}: " + ", ".join(f"{k}={scores[k]}" for k in KEYS) + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        print(f"{name} argn: " + ", ".join(f"{k}={scores['argn_' + k]}" for k in KEYS), flush=True)
         result.update({f"{prefix}{k}": v for k, v in scores.items()})
     print(json.dumps(result))
     return 0

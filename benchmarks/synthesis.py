@@ -16,6 +16,10 @@ In the same run, on the same real rows, rows per second of slice rows are measur
  (d) the factory's generator (latent-space conditioning): `factory_rows_per_s` times its
      sampling, like the baselines; `factory_generate_rows_per_s` times `generate()` end
      to end with a warm generator cache (hashing the real rows, unpickling, lineage).
+(e) an extra arm, keys prefixed `argn_`: the factory's autoregressive generator
+     (factory.core.argn, spec generator `autoregressive`) on the same slices, sampled
+     and scored like (d) (an epoch and wall-time budget: 10 epochs / 120 s with --quick,
+     20 / 400 s otherwise).
 Fit times are reported apart. Label fidelity: the
 factory's unconditional rows (at the real class mix, `fidelity_factor` x the real
 rows, to keep sampling noise small) against the real rows, |P(label | value) real -
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import itertools
 import json
@@ -46,7 +51,8 @@ sys.path.insert(0, str(REPO))
 from factory.core.dataset import load_dataset  # noqa: E402
 from factory.core.fidelity import label_fidelity_gaps  # noqa: E402
 from factory.core.profile import profile_reference  # noqa: E402
-from factory.core.spec import DatasetSpec, load_spec  # noqa: E402
+from factory.core.errors import SynthesisError  # noqa: E402
+from factory.core.spec import DatasetSpec, load_spec, replace  # noqa: E402
 from factory.core.storage import Storage  # noqa: E402
 from factory.core.synthesis import SliceRequest, fit_generator, generate, rules_hold  # noqa: E402
 from factory.core.types import BlindSpot, Condition  # noqa: E402
@@ -212,6 +218,30 @@ def main() -> None:
     factory_uncond_rate = len(uncond) / (time.perf_counter() - start)
     fidelity = label_fidelity_gaps(real, uncond, spec)
 
+    # (e) the autoregressive generator: same slices, same interface
+    epochs, budget = (10, 120.0) if quick else (20, 400.0)
+    argn_spec = replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator="autoregressive", epochs=epochs, max_fit_seconds=budget))
+    start = time.perf_counter()
+    argn, _ = fit_generator(real, argn_spec)
+    argn_fit = time.perf_counter() - start
+    argn_parts, argn_failures = [], []
+    start = time.perf_counter()
+    for i, r in enumerate(plan):
+        try:
+            argn_parts.append(argn.sample_slice(r, 1000 * i).assign(_blind_spot_id=r.blind_spot.id))
+        except SynthesisError as exc:
+            argn_failures.append(str(exc))
+    argn_sample_seconds = time.perf_counter() - start
+    argn_rows = pd.concat(argn_parts, ignore_index=True) if argn_parts else pd.DataFrame(columns=cols + ["_blind_spot_id"])
+    argn_rate = len(argn_rows) / argn_sample_seconds
+    argn_violations = sum(int((~r.blind_spot.mask(argn_rows[argn_rows["_blind_spot_id"] == r.blind_spot.id])).sum()) for r in plan)
+    argn_mismatch = sum(abs(int(argn_rows.loc[argn_rows["_blind_spot_id"] == r.blind_spot.id, spec.target].sum()) - r.positives) for r in plan)
+    start = time.perf_counter()
+    argn_uncond = argn.sample_slice(SliceRequest(everywhere, n_uncond, int(round(n_uncond * everywhere.positive_share))), 1)
+    argn_uncond_rate = len(argn_uncond) / (time.perf_counter() - start)
+    argn_fidelity = label_fidelity_gaps(real, argn_uncond, spec)
+    print(f"argn: fit {argn_fit:.1f} s ({argn.epochs_run} epochs), {len(argn_rows)} rows at {argn_rate:.0f} rows/s, failures {argn_failures}", file=sys.stderr)
+
     # (b) + (c) SDV GaussianCopula: unconditional then filter; its own conditional sampling
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
 
@@ -272,6 +302,18 @@ def main() -> None:
         sdv_conditional_failures=gc_cond["failures"], sdv_conditional_predicate_violations=gc_cond["violations"],
         filter_matches=matches, filter_sampled_rows=filter_rows,
         cache_reused=reused,
+        argn_rows_per_s=round(argn_rate, 1),
+        argn_speedup_vs_reject=round(argn_rate / reject["rows_per_s"], 1) if reject["rows_per_s"] else None,
+        argn_speedup_vs_filter=round(argn_rate / filter_rate, 1) if filter_rate else None,
+        argn_failures=len(argn_failures),
+        argn_predicate_violations=argn_violations,
+        argn_rule_violations=int((~rules_hold(argn_rows, spec.rules)).sum()),
+        argn_label_mix_mismatch=argn_mismatch,
+        argn_label_fidelity_max_gap=round(argn_fidelity["max"], 4),
+        argn_label_fidelity_mean_gap=round(argn_fidelity["mean"], 4),
+        argn_label_fidelity_values=len(argn_fidelity["per_value"]),
+        argn_unconditional_rows_per_s=round(argn_uncond_rate, 1),
+        argn_fit_seconds=round(argn_fit, 1), argn_epochs=argn.epochs_run,
     )
     print(json.dumps(result, default=str))
 

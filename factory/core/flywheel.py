@@ -9,7 +9,7 @@ scores the models on batch t itself (its labels arrive one batch later).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
@@ -23,7 +23,7 @@ from factory.core.estimation import estimate_for
 from factory.core.plane import DataPlane
 from factory.core.registry import Registry
 from factory.core.spec import DatasetSpec
-from factory.core.synthesis import generate, plan_generation
+from factory.core.synthesis import generate, generator_choice, plan_generation
 from factory.core.training import (
     FactoryModel, compare_models, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
 )
@@ -129,6 +129,7 @@ class SyntheticBatch:
     requested: int
     failures: tuple[str, ...]
     plan: tuple[dict, ...]
+    generator: dict = field(default_factory=dict)  # the generator used; for `auto`, the measured choice
 
 
 def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> SyntheticBatch:
@@ -139,7 +140,9 @@ def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: 
     plane.storage.write_parquet(key, rows)
     plan_rows = tuple(dict(blind_spot_id=r.blind_spot.id, predicate=r.blind_spot.predicate, rows=r.rows, positives=r.positives) for r in plan)
     plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.plan.json", list(plan_rows))
-    return SyntheticBatch(key, len(rows), sum(r.rows for r in plan), tuple(failures), plan_rows)
+    choice = generator_choice(sets.train, plane.spec, plane.storage)  # cached by generate() above
+    plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.generator.json", choice)
+    return SyntheticBatch(key, len(rows), sum(r.rows for r in plan), tuple(failures), plan_rows, choice)
 
 
 @dataclass(frozen=True)

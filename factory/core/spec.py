@@ -68,7 +68,7 @@ class SynthesisSettings:
     synthetic_share: float = 0.1  # synthetic rows as a share of the real training rows
     max_rows_per_slice: int = 2000
     seed: int = 0
-    epochs: int = 50  # ctgan / tvae only: at most this many epochs ...
+    epochs: int = 50  # autoregressive / ctgan / tvae: at most this many epochs ...
     max_fit_seconds: float = 600.0  # ... and about this long to fit both classes
     max_sample_seconds: float = 60.0  # ctgan / tvae only: rejection budget per slice and class
 
@@ -253,8 +253,9 @@ def _check_consistency(spec: DatasetSpec) -> None:
         raise SpecError(f"{where}: time: give either 'year' (a column) or 'start_year' (rebuilt from row order)")
     if spec.training.model not in ("lightgbm", "mlp"):
         raise SpecError(f"{where}: training: model '{spec.training.model}' is not one of ['lightgbm', 'mlp']")
-    if spec.synthesis.generator not in ("gaussian_copula", "ctgan", "tvae"):
-        raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of ['gaussian_copula', 'ctgan', 'tvae']")
+    generators = ["gaussian_copula", "autoregressive", "ctgan", "tvae", "auto"]
+    if spec.synthesis.generator not in generators:
+        raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of {generators}")
     if spec.gate.inference_secret not in (None, spec.target, *spec.features):
         raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
     if spec.reference_batches < 2:

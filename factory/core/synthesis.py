@@ -12,13 +12,16 @@ null) is an interval of the column's empirical CDF, i.e. a box in latent space. 
 conditioned coordinates are drawn from the truncated multivariate normal (a short
 vectorised Gibbs sampler), the others from the Gaussian conditional given them, and
 decoding maps each coordinate back into its interval: every row satisfies its
-predicate exactly, with no rejection, at any prevalence. SDV CTGAN and TVAE stay
-available behind the same interface (spec.synthesis.generator).
+predicate exactly, with no rejection, at any prevalence. An autoregressive token
+model (factory/core/argn.py), SDV CTGAN and TVAE are available behind the same
+interface (spec.synthesis.generator); `auto` fits the copula and the autoregressive
+model on a split of the real rows and keeps the one with the better measured fidelity.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -35,7 +38,7 @@ from scipy.special import ndtr, ndtri
 
 from factory.core.dataset import BATCH, content_hash
 from factory.core.errors import SynthesisError
-from factory.core.spec import DatasetSpec
+from factory.core.spec import DatasetSpec, replace
 from factory.core.types import BlindSpot, ReferenceProfile
 
 if TYPE_CHECKING:
@@ -43,10 +46,13 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 TABLE = "t"
-GENERATORS = ("gaussian_copula", "ctgan", "tvae")
+GENERATORS = ("gaussian_copula", "autoregressive", "ctgan", "tvae", "auto")
 COPULA_VERSION = "latent-copula/1"  # bump when the fitted state or sampling changes: invalidates the cache
 GIBBS_SWEEPS = 20
 RULE_RETRIES = 20
+AUTO_CANDIDATES = ("gaussian_copula", "autoregressive")  # not CTGAN/TVAE: too slow on 2 cores
+AUTO_HELD_OUT_ROWS = 5000
+AUTO_LABEL_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -188,26 +194,10 @@ class LatentCopulaGenerator:
         return COPULA_VERSION
 
     def _encode(self, df: pd.DataFrame) -> np.ndarray:
-        """Numbers as they are; categories as codes in frequency order (NaN stays NaN)."""
-        out = np.empty((len(df), len(self.columns)))
-        for j, col in enumerate(self.columns):
-            if col in self.categories:
-                codes = {v: i for i, v in enumerate(self.categories[col])}
-                out[:, j] = df[col].map(codes).astype(float).to_numpy()
-            else:
-                out[:, j] = pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
-        return out
+        return encode(df, self.columns, self.categories)
 
     def _decode(self, x: np.ndarray) -> pd.DataFrame:
-        data = {}
-        for j, col in enumerate(self.columns):
-            if col in self.categories:
-                cats = np.array(self.categories[col] + [None], dtype=object)
-                codes = np.where(np.isnan(x[:, j]), len(cats) - 1, x[:, j]).astype(int)
-                data[col] = cats[codes]
-            else:
-                data[col] = x[:, j]
-        return pd.DataFrame(data)
+        return decode(x, self.columns, self.categories)
 
     def fit(self, real: pd.DataFrame) -> "LatentCopulaGenerator":
         """Fit on real labelled rows only."""
@@ -246,17 +236,7 @@ class LatentCopulaGenerator:
         return box
 
     def _draw(self, label: int, rows: int, box: dict, rng: np.random.Generator) -> pd.DataFrame:
-        """Draw rows and redraw those breaking a business rule (rows still breaking one
-        after RULE_RETRIES rounds are dropped)."""
-        parts, need = [], rows
-        for _ in range(RULE_RETRIES + 1):
-            part = self._decode(self.models[label].sample(need, box, rng))
-            part = part[rules_hold(part, self.spec.rules)]
-            parts.append(part)
-            need -= len(part)
-            if need == 0:
-                break
-        return pd.concat(parts, ignore_index=True)
+        return draw_with_rules(lambda n: self._decode(self.models[label].sample(n, box, rng)), rows, self.spec.rules)
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame:
         spot = request.blind_spot
@@ -278,6 +258,44 @@ class LatentCopulaGenerator:
                 part[self.spec.target] = float(label)
                 parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def encode(df: pd.DataFrame, columns: list[str], categories: dict[str, list]) -> np.ndarray:
+    """Numbers as they are; categories as codes in frequency order (NaN stays NaN)."""
+    out = np.empty((len(df), len(columns)))
+    for j, col in enumerate(columns):
+        if col in categories:
+            codes = {v: i for i, v in enumerate(categories[col])}
+            out[:, j] = df[col].map(codes).astype(float).to_numpy()
+        else:
+            out[:, j] = pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
+    return out
+
+
+def decode(x: np.ndarray, columns: list[str], categories: dict[str, list]) -> pd.DataFrame:
+    data = {}
+    for j, col in enumerate(columns):
+        if col in categories:
+            cats = np.array(categories[col] + [None], dtype=object)
+            codes = np.where(np.isnan(x[:, j]), len(cats) - 1, x[:, j]).astype(int)
+            data[col] = cats[codes]
+        else:
+            data[col] = x[:, j]
+    return pd.DataFrame(data)
+
+
+def draw_with_rules(sample, rows: int, rules: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """`sample(n)` -> n decoded rows; rows breaking a business rule are redrawn (those
+    still breaking one after RULE_RETRIES rounds are dropped)."""
+    parts, need = [], rows
+    for _ in range(RULE_RETRIES + 1):
+        part = sample(need)
+        part = part[rules_hold(part, rules)]
+        parts.append(part)
+        need -= len(part)
+        if need == 0:
+            break
+    return pd.concat(parts, ignore_index=True)
 
 
 def rules_hold(rows: pd.DataFrame, rules: tuple[str, ...] | list[str]) -> pd.Series:
@@ -390,6 +408,10 @@ def make_generator(spec: DatasetSpec, seed: int = 0) -> Generator:
     kind = spec.synthesis.generator
     if kind == "gaussian_copula":
         return LatentCopulaGenerator(spec, seed)
+    if kind == "autoregressive":
+        from factory.core.argn import ARGNGenerator  # imports synthesis: lazily, both ways
+
+        return ARGNGenerator(spec, seed)
     if kind in ("ctgan", "tvae"):
         return SDVNeuralGenerator(spec, kind, seed)
     raise SynthesisError(f"{spec.spec_path}: synthesis: generator '{kind}' is not one of {list(GENERATORS)}")
@@ -399,15 +421,80 @@ def generator_key(real: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> str:
     """The cache key: content hash of the real rows it is fitted on, plus everything in
     the spec and code that changes the fit. Ranges need no conditioning column here, so
     the blind spots' columns are not part of it: one fit serves every plan."""
+    from factory.core.argn import ARGN_VERSION
+
     s = spec.synthesis
     parts = [content_hash(real[list(spec.features) + [spec.target]]), s.generator, s.epochs, s.max_fit_seconds, seed,
              spec.numeric, spec.categorical, spec.rules, COPULA_VERSION]
+    if s.generator in ("autoregressive", "auto"):
+        parts.append(ARGN_VERSION)  # appended only here: the copula's keys stay as they were
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _with_generator(spec: DatasetSpec, kind: str) -> DatasetSpec:
+    return replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator=kind))
+
+
+def _everywhere(real: pd.DataFrame, spec: DatasetSpec, rows: int) -> SliceRequest:
+    """An unconditioned request at the real class mix."""
+    share = float(real[spec.target].mean())
+    spot = BlindSpot(conditions=(), kind="untargeted", support=len(real), errors=0, error_rate=0.0, error_low=0.0,
+                     error_high=0.0, overall_error=0.0, lift=1.0, p_value=1.0, positive_share=share)
+    return SliceRequest(spot, rows, int(round(rows * share)))
+
+
+def choose_generator(real: pd.DataFrame, spec: DatasetSpec, storage: "Storage | None" = None, seed: int = 0) -> dict:
+    """`generator: auto`: fit each of AUTO_CANDIDATES on 80% of the real rows and keep
+    the one with the lowest label_gap_max + |discriminator AUC - 0.5|. The label gaps
+    (|P(label | value) real - synthetic| over categorical values with >= 100 real rows)
+    compare AUTO_LABEL_FACTOR x the fit rows of unconditional synthetic rows with the fit
+    rows (many rows: little sampling noise); the discriminator tells the held-out 20%
+    from as many synthetic rows. Cached as generators/<key>.choice.json (same content
+    hash as the fitted generators). quality.py is imported lazily: it is only needed here."""
+    key = f"generators/{generator_key(real, spec, seed)}.choice.json"
+    if storage is not None and storage.exists(key):
+        return storage.read_json(key)
+    from factory.core.fidelity import label_fidelity_gaps
+    from factory.core.quality import discriminator_auc
+
+    shuffled = real.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    cut = int(0.8 * len(shuffled))
+    fit_rows, held_out = shuffled.iloc[:cut].reset_index(drop=True), shuffled.iloc[cut:].head(AUTO_HELD_OUT_ROWS).reset_index(drop=True)
+    candidates = {}
+    for kind in AUTO_CANDIDATES:
+        start = time.perf_counter()
+        generator = make_generator(_with_generator(spec, kind), seed).fit(fit_rows)
+        fit_seconds = time.perf_counter() - start
+        rows = generator.sample_slice(_everywhere(fit_rows, spec, min(AUTO_LABEL_FACTOR * len(fit_rows), 60_000)), seed)
+        gaps = label_fidelity_gaps(fit_rows, rows, spec)
+        auc = discriminator_auc(held_out, rows.head(len(held_out)), spec, seed)
+        gap_max, gap_mean = gaps["max"] or 0.0, gaps["mean"] or 0.0
+        candidates[kind] = dict(label_gap_max=round(gap_max, 4), label_gap_mean=round(gap_mean, 4), label_gap_values=len(gaps["per_value"]),
+                                discriminator_auc=round(auc, 4), score=round(gap_max + abs(auc - 0.5), 4), fit_seconds=round(fit_seconds, 1))
+        LOG.info("generator choice: %s %s", kind, candidates[kind])
+    best = min(candidates, key=lambda k: candidates[k]["score"])
+    choice = dict(generator=best, rule="lowest label_gap_max + |discriminator_auc - 0.5|", fit_rows=len(fit_rows),
+                  held_out_rows=len(held_out), candidates=candidates)
+    LOG.info("generator choice: %s", best)
+    if storage is not None:
+        storage.write_json(key, choice)
+    return choice
+
+
+def generator_choice(real: pd.DataFrame, spec: DatasetSpec, storage: "Storage | None" = None, seed: int | None = None) -> dict:
+    """Which generator these rows get, and for `auto` why (its numbers): for the plan."""
+    seed = spec.synthesis.seed if seed is None else seed
+    if spec.synthesis.generator != "auto":
+        return {"generator": spec.synthesis.generator}
+    return choose_generator(real, spec, storage, seed)
 
 
 def fit_generator(real: pd.DataFrame, spec: DatasetSpec, storage: "Storage | None" = None, seed: int = 0) -> tuple[Generator, bool]:
     """The fitted generator for these real rows, reused from `generators/<key>.pkl` when
     the same data was fitted before. Returns (generator, reused)."""
+    if spec.synthesis.generator == "auto":
+        choice = choose_generator(real, spec, storage, seed)
+        return fit_generator(real, _with_generator(spec, choice["generator"]), storage, seed)
     key = f"generators/{generator_key(real, spec, seed)}.pkl"
     if storage is not None and storage.exists(key):
         try:

@@ -122,7 +122,9 @@ def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource,
     for failure in result.failures:
         context.log.warning(failure)
     return dg.Output(result, metadata={"rows": result.rows, "requested": result.requested, "failures": len(result.failures),
-                                       "generator": factory.plane.spec.synthesis.generator,
+                                       "generator": result.generator.get("generator", factory.plane.spec.synthesis.generator),
+                                       **({"generator_choice": _md([dict(generator=k, **v) for k, v in result.generator["candidates"].items()])}
+                                          if "candidates" in result.generator else {}),
                                        "plan": _md(list(result.plan)), "path": dg.MetadataValue.path(factory.plane.storage.uri(result.key))})
 
 
