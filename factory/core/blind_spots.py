@@ -14,7 +14,7 @@ overlaps a better one (Jaccard >= 0.5), is dropped. Significance is not enough t
 report a slice: one just past BH has about even odds of showing again on a fresh
 sample, so each slice's posterior predictive probability of replicating (beta-binomial
 under the same prior) is computed, and slices are reported only while the expected
-share of reported ones that would not replicate stays <= MAX_FALSE_SHARE. Predicates
+share of reported ones that would not replicate stays <= blind_spots.max_false_share. Predicates
 that recur across batches (the id hashes the predicate, so this is a join) can be
 favoured. Persistence (a slice's lift on the next labelled batch) is written back as a
 new table, never into the earlier one.
@@ -43,7 +43,6 @@ REDUNDANT = 0.95  # a parent whose lift lower bound reaches this share of its ch
 JACCARD = 0.5  # overlap above which a lower-ranked slice is a duplicate
 MIN_COVERAGE_RATIO = 2.0  # lower bound of production share / training share for a coverage gap
 RECURRENCE_BOOST = 0.25  # rank multiplier per earlier batch that reported the same predicate (up to 3)
-MAX_FALSE_SHARE = 0.1  # expected share of reported error slices that would not replicate on a fresh sample
 
 Column = tuple[np.ndarray, list[tuple[Condition, ...]]]
 
@@ -235,7 +234,7 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callable[[object], BlindSpot],
-            worse: Callable[[object, object], bool], miss: pd.Series | None = None) -> list[BlindSpot]:
+            worse: Callable[[object, object], bool], miss: pd.Series | None = None, max_miss: float = 1.0) -> list[BlindSpot]:
     """Walk `table` (significant slices, best `rank` first): drop a slice that a
     simpler significant parent explains (the parent's `lift_low` reaches REDUNDANT x
     its own, or the slice is not significantly `worse` than the parent), or one
@@ -243,13 +242,13 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
     noisy refinement of a real slice (one more condition, a few lucky rows) outranks
     it and fades on the next batch. `miss`: each slice's probability of not
     replicating; a slice is skipped when it would lift the chosen slices' mean above
-    MAX_FALSE_SHARE (a Bayesian false-discovery bound on what is reported)."""
+    `max_miss` (a Bayesian false-discovery bound on what is reported)."""
     rows = {r.conditions: r for r in table.itertuples()}
     chosen: list[BlindSpot] = []
     masks: list[np.ndarray] = []
     missed = 0.0
     for r in table.itertuples():
-        if miss is not None and missed + miss[r.Index] > MAX_FALSE_SHARE * (len(chosen) + 1):
+        if miss is not None and missed + miss[r.Index] > max_miss * (len(chosen) + 1):
             continue
         columns = _columns(r.conditions)
         parents = [rows.get(_by_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
@@ -344,8 +343,9 @@ def find_blind_spots(
     def worse(child, parent) -> bool:
         return stats.binom.sf(child.errors - 1, child.support, parent.error_rate) <= settings.alpha / len(significant)  # Bonferroni over the candidates
 
-    chosen = _select(significant, labelled, settings.max_slices, build, worse, miss=1 - significant["replication"])
-    reason = "" if chosen else (f"no significant slice would replicate with probability {1 - MAX_FALSE_SHARE:g}" if len(significant)
+    chosen = _select(significant, labelled, settings.max_slices, build, worse, miss=1 - significant["replication"],
+                     max_miss=settings.max_false_share)
+    reason = "" if chosen else (f"no significant slice would replicate with probability {1 - settings.max_false_share:g}" if len(significant)
                                 else "no slice's error rate is significantly above the overall rate")
     return SliceSearch(tuple(chosen), len(table), len(significant), reason)
 

@@ -60,6 +60,9 @@ class BlindSpotSettings:
     min_support: int = 30  # rows of the labelled batch inside a slice
     alpha: float = 0.05  # false-discovery rate (Benjamini-Hochberg)
     numeric_bins: int = 5  # quantile bins from the reference period
+    # error slices are reported only while the expected share of them that would not replicate
+    # on a fresh sample stays at most this (1.0: every significant slice, up to max_slices)
+    max_false_share: float = 0.1
 
 
 @dataclass(frozen=True)

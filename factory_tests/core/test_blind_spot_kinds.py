@@ -297,3 +297,24 @@ def test_tiny_batches(profile, reference):
     assert bs.find_coverage_gaps(tiny.iloc[:0], reference, SPEC, profile).reason == "empty production batch"
     assert bs.find_coverage_gaps(tiny, reference.iloc[:0], SPEC, profile).reason == "no training rows to compare with"
     assert bs.find_low_confidence(tiny.iloc[:0], np.array([]), SPEC, profile).reason == "empty batch"
+
+
+def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profile):
+    """A slice barely past significance on a small batch would not replicate: the
+    default bound (blind_spots.max_false_share 0.1) holds it back and says why; at
+    1.0 the bound is off and it is reported. The same slice on a larger batch is sure
+    enough to be reported under the bound."""
+    import dataclasses
+
+    off = dataclasses.replace(SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, max_false_share=1.0))
+
+    def search(spec, n):
+        df = frame(seed=7, n=n)
+        rng = np.random.default_rng(8)
+        errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.35, rng.random(len(df)) < 0.15).astype(int)
+        return bs.find_blind_spots(df, errors, spec, profile, max_conditions=1)
+
+    held, free = search(SPEC, 800), search(off, 800)
+    assert [s.predicate for s in free.blind_spots] == ["meal = 'SC'"]
+    assert held.blind_spots == () and held.significant >= 1 and "would replicate" in held.reason
+    assert "meal = 'SC'" in [s.predicate for s in search(SPEC, 3000).blind_spots]

@@ -19,10 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE_SHARE = 0.12
 
 
-@pytest.fixture(scope="session")
-def small_spec_path(tmp_path_factory) -> Path:
-    """specs/hotel.yaml pointed at a 12% sample of the real hotel data."""
-    folder = tmp_path_factory.mktemp("small-hotel")
+def write_small_spec(folder: Path, **settings: dict) -> Path:
+    """specs/hotel.yaml pointed at a 12% sample of the real hotel data, written under
+    `folder`; `settings` replace whole settings blocks (e.g. blind_spots={...})."""
     spec = load_spec(REPO / "specs" / "hotel.yaml")
     raw = pd.read_csv(Path(spec.spec_path).parent / spec.source.path, **spec.source.options)
     raw.sample(frac=SAMPLE_SHARE, random_state=0).to_csv(folder / "hotel-sample.csv", index=False)
@@ -30,9 +29,15 @@ def small_spec_path(tmp_path_factory) -> Path:
     text["source"]["path"] = str(folder / "hotel-sample.csv")
     text["source"]["url"] = None
     text["training"] = {"n_estimators": 80}
+    text.update(settings)
     path = folder / "hotel-small.yaml"
     path.write_text(yaml.safe_dump(text))
     return path
+
+
+@pytest.fixture(scope="session")
+def small_spec_path(tmp_path_factory) -> Path:
+    return write_small_spec(tmp_path_factory.mktemp("small-hotel"))
 
 
 @pytest.fixture(scope="session")
