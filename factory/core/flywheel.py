@@ -134,7 +134,7 @@ class SyntheticBatch:
 
 def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> SyntheticBatch:
     sets = labelled_sets(plane, batch_id)
-    plan = plan_generation(spots, len(sets.train), plane.spec)
+    plan = plan_generation(spots, len(sets.train), plane.spec).requests
     rows, failures = generate(sets.train, plan, plane.spec, plane.profile(), cycle=batch_id, storage=plane.storage)  # fitted generators cached under generators/
     key = f"synthetic/{batch_id}/{run_id}.parquet"
     plane.storage.write_parquet(key, rows)
