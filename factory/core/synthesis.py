@@ -124,7 +124,7 @@ def plan_generation(blind_spots: list[BlindSpot] | tuple[BlindSpot, ...], real_r
         elif want == 0:
             why = "skipped: wants no rows (no deficit, no excess errors)"
         else:
-            why = f"wants {want}" + (f", capped at {cap} per slice" if want > cap else "")
+            why = f"wants {want} ({'its deficit' if b.kind == 'coverage' else 'support x (lift - 1)'})" + (f", capped at {cap} per slice" if want > cap else "")
             why += f", scaled by {scale:.2f} to the budget of {budget}" if scale < 1 else ""
             why += ": rounds to 0 rows" if rows == 0 else ""
         share = b.positive_share if s.positive_share is None else s.positive_share
