@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from factory.core.dataset import content_hash
 from factory.core.errors import SynthesisError
@@ -228,7 +229,9 @@ class ARGNGenerator:
         net = _network(vocab, HIDDEN)
         optim = torch.optim.Adam(net.parameters(), lr=3e-3)
         best, best_state, start = np.inf, None, time.perf_counter()
+        bar = tqdm(total=max(1, settings.epochs), desc="autoregressive fit", unit="epoch", disable=None, leave=False)  # a terminal only
         for epoch in range(max(1, settings.epochs)):
+            bar.update()
             net.train()
             orders = torch.as_tensor(_orders(len(train), len(vocab), rng))
             for batch in torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed + epoch)).split(BATCH_ROWS):
@@ -247,6 +250,7 @@ class ARGNGenerator:
             if took * (epoch + 2) / (epoch + 1) > settings.max_fit_seconds:  # the next epoch would overrun the budget
                 LOG.info("autoregressive: stopping after %d epoch(s), wall-time budget %.0f s", epoch + 1, settings.max_fit_seconds)
                 break
+        bar.close()
         net.load_state_dict(best_state)
         self.net = net.eval()
         return self

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
+from tqdm import tqdm
 
 from factory.core.dataset import BATCH, content_hash
 from factory.core.errors import SynthesisError
@@ -591,7 +592,7 @@ def generate(
         return pd.DataFrame(), []
     generator, _ = fit_generator(real, spec, storage, seed)
     frames, failures = [], []
-    for i, request in enumerate(plan):
+    for i, request in enumerate(tqdm(plan, desc=f"synthesis {cycle}", unit="slice", disable=None, leave=False)):
         start = time.perf_counter()
         try:
             rows = generator.sample_slice(request, seed + 1000 * i)
