@@ -23,7 +23,7 @@ from factory.core.estimation import estimate_for
 from factory.core.plane import DataPlane
 from factory.core.registry import Registry
 from factory.core.spec import DatasetSpec
-from factory.core.synthesis import generate, generator_choice, plan_generation
+from factory.core.synthesis import GenerationPlan, generate, generator_choice, plan_generation
 from factory.core.training import (
     FactoryModel, compare_models, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
 )
@@ -132,17 +132,24 @@ class SyntheticBatch:
     generator: dict = field(default_factory=dict)  # the generator used; for `auto`, the measured choice
 
 
-def synthesize(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> SyntheticBatch:
+def plan_synthesis(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> tuple[GenerationPlan, str]:
+    """The generation plan for the blind spots, kept as plans/<batch>/<run>.json (never
+    overwritten). Returns (plan, its uri)."""
+    result = plan_generation(spots, len(labelled_sets(plane, batch_id).train), plane.spec)
+    return result, plane.storage.write_json(f"plans/{batch_id}/{run_id}.json", plain(result.as_dict()))
+
+
+def synthesize(plane: DataPlane, batch_id: str, plan: GenerationPlan, run_id: str) -> SyntheticBatch:
+    """Rows for the plan's requests; the plan is kept beside them as lineage."""
     sets = labelled_sets(plane, batch_id)
-    plan = plan_generation(spots, len(sets.train), plane.spec)
-    rows, failures = generate(sets.train, plan, plane.spec, plane.profile(), cycle=batch_id, storage=plane.storage)  # fitted generators cached under generators/
+    rows, failures = generate(sets.train, plan.requests, plane.spec, plane.profile(), cycle=batch_id, storage=plane.storage)  # fitted generators cached under generators/
     key = f"synthetic/{batch_id}/{run_id}.parquet"
     plane.storage.write_parquet(key, rows)
-    plan_rows = tuple(dict(blind_spot_id=r.blind_spot.id, predicate=r.blind_spot.predicate, rows=r.rows, positives=r.positives) for r in plan)
-    plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.plan.json", list(plan_rows))
+    plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.plan.json", plain(plan.as_dict()))
     choice = generator_choice(sets.train, plane.spec, plane.storage)  # cached by generate() above
     plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.generator.json", choice)
-    return SyntheticBatch(key, len(rows), sum(r.rows for r in plan), tuple(failures), plan_rows, choice)
+    planned = tuple(row for row in plan.table() if row["rows"] > 0)
+    return SyntheticBatch(key, len(rows), plan.rows, tuple(failures), planned, choice)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ reference/data.parquet, profile.json   the training world and its statistics
 validated/<batch>.parquet        batches that passed the ingest gate, normalised
 reports/<stage>/<batch>.*        Evidently HTML, validation results, tidy tables
 blind_spots/<batch>.parquet      slices found when the batch landed
+plans/<batch>/<run>.json         the generation plan: rows and label mix per slice, and why (never overwritten)
 synthetic/<batch>/<run>.parquet  generated rows (never overwritten) and accepted rows
 evaluation/<batch>.json          gate and backtest scores
 """

@@ -68,8 +68,13 @@ class BlindSpotSettings:
 @dataclass(frozen=True)
 class SynthesisSettings:
     generator: str = "gaussian_copula"
-    synthetic_share: float = 0.1  # synthetic rows as a share of the real training rows
-    max_rows_per_slice: int = 2000
+    # the generation plan: a slice wants its deficit (coverage gap) or support x (lift - 1)
+    # rows (error slice), then the caps below apply; see synthesis.plan_generation
+    synthetic_share: float = 0.1  # at most this many synthetic rows overall, as a share of the real training rows ...
+    max_rows: int | None = None  # ... and at most this many in total (None: no absolute budget)
+    max_rows_per_slice: int = 2000  # at most this many rows per slice ...
+    max_slice_share: float = 0.05  # ... and at most this share of the real training rows per slice
+    positive_share: float | None = None  # label mix inside every slice; None: each slice's own mix
     seed: int = 0
     epochs: int = 50  # autoregressive / ctgan / tvae: at most this many epochs ...
     max_fit_seconds: float = 600.0  # ... and about this long to fit both classes
@@ -259,6 +264,15 @@ def _check_consistency(spec: DatasetSpec) -> None:
     generators = ["gaussian_copula", "autoregressive", "ctgan", "tvae", "auto"]
     if spec.synthesis.generator not in generators:
         raise SpecError(f"{where}: synthesis: generator '{spec.synthesis.generator}' is not one of {generators}")
+    s = spec.synthesis
+    for key in ("synthetic_share", "max_slice_share", "positive_share"):
+        value = getattr(s, key)
+        if value is not None and not 0 <= value <= 1:
+            raise SpecError(f"{where}: synthesis: {key} must be between 0 and 1, got {value}")
+    for key in ("max_rows", "max_rows_per_slice"):
+        value = getattr(s, key)
+        if value is not None and value < 0:
+            raise SpecError(f"{where}: synthesis: {key} must not be negative, got {value}")
     if spec.gate.inference_secret not in (None, spec.target, *spec.features):
         raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
     if spec.reference_batches < 2:

@@ -11,6 +11,7 @@ from factory.core.blind_spots import SliceSearch
 from factory.core.dataset import BATCH, load_dataset
 from factory.core.plane import reference_from_source
 from factory.core.profile import profile_reference
+from factory.core.synthesis import GenerationPlan
 from factory.core.types import DriftReport, ValidationOutcome, plain
 from factory.core.validation import outcome_html, validate_batch
 from factory.defs.partitions import batches
@@ -116,16 +117,27 @@ def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> 
 
 
 @dg.asset(group_name=LOOP, partitions_def=batches,
-          description="Synthetic rows for exactly the blind spots (per-class Gaussian copula conditioned in latent space by default; spec.synthesis.generator), each with lineage columns.")
-def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource, blind_spots: SliceSearch) -> dg.Output[flywheel.SyntheticBatch]:
-    result = flywheel.synthesize(factory.plane, context.partition_key, list(blind_spots.blind_spots), context.run_id[:8])
+          description="The generation plan: rows per blind spot (its deficit or excess errors, capped per slice and by the budget) and the label mix, with why each slice got its rows or none.")
+def generation_plan(context: dg.AssetExecutionContext, factory: FactoryResource, blind_spots: SliceSearch) -> dg.Output[GenerationPlan]:
+    plan, uri = flywheel.plan_synthesis(factory.plane, context.partition_key, list(blind_spots.blind_spots), context.run_id[:8])
+    rows = [{k: r[k] for k in ("predicate", "kind", "want", "rows", "positives", "why")} for r in plan.table()]
+    return dg.Output(plan, metadata={"slices": _md(rows), "rows": plan.rows, "budget": plan.budget, "slice_cap": plan.slice_cap,
+                                     "real_rows": plan.real_rows, "planned": len(plan.requests),
+                                     "skipped": len(plan.slices) - len(plan.requests), "reason": plan.reason or "planned",
+                                     "path": dg.MetadataValue.path(uri)})
+
+
+@dg.asset(group_name=LOOP, partitions_def=batches,
+          description="Synthetic rows for exactly the planned slices (per-class Gaussian copula conditioned in latent space by default; spec.synthesis.generator), each with lineage columns.")
+def synthetic_batch(context: dg.AssetExecutionContext, factory: FactoryResource, generation_plan: GenerationPlan) -> dg.Output[flywheel.SyntheticBatch]:
+    result = flywheel.synthesize(factory.plane, context.partition_key, generation_plan, context.run_id[:8])
     for failure in result.failures:
         context.log.warning(failure)
     return dg.Output(result, metadata={"rows": result.rows, "requested": result.requested, "failures": len(result.failures),
                                        "generator": result.generator.get("generator", factory.plane.spec.synthesis.generator),
                                        **({"generator_choice": _md([dict(generator=k, **v) for k, v in result.generator["candidates"].items()])}
                                           if "candidates" in result.generator else {}),
-                                       "plan": _md(list(result.plan)), "path": dg.MetadataValue.path(factory.plane.storage.uri(result.key))})
+                                       "path": dg.MetadataValue.path(factory.plane.storage.uri(result.key))})
 
 
 @dg.asset(
@@ -223,5 +235,5 @@ def flywheel_report(context: dg.AssetExecutionContext, factory: FactoryResource,
 
 reference_assets = [reference_snapshot, initial_champion]
 ingest_assets = [landed_batch, validated_batch, drift_report]
-regeneration_assets = [blind_spots, synthetic_batch, synthetic_validation, challenger, evaluation, baselines, promotion]
+regeneration_assets = [blind_spots, generation_plan, synthetic_batch, synthetic_validation, challenger, evaluation, baselines, promotion]
 report_assets = [flywheel_report]

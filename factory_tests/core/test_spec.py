@@ -144,3 +144,13 @@ def test_gate_privacy_settings_load_and_an_unknown_secret_is_named(tmp_path):
     assert spec.gate.max_linkability_risk == 0.1  # the rest keep their defaults
     with pytest.raises(SpecError, match="inference_secret 'nope'"):
         load_spec(write_spec(tmp_path, HOTEL_TEXT + "\ngate:\n  inference_secret: nope\n"))
+
+
+def test_synthesis_plan_settings_load_and_out_of_range_shares_are_named(tmp_path):
+    spec = load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_rows: 5000\n  max_slice_share: 0.02\n  positive_share: 0.5\n"))
+    s = spec.synthesis
+    assert (s.max_rows, s.max_slice_share, s.positive_share, s.synthetic_share) == (5000, 0.02, 0.5, 0.1)
+    with pytest.raises(SpecError, match="synthesis: max_slice_share must be between 0 and 1"):
+        load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_slice_share: 2\n"))
+    with pytest.raises(SpecError, match="synthesis: max_rows must not be negative"):
+        load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_rows: -1\n"))

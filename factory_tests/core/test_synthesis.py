@@ -1,4 +1,4 @@
-"""Targeted synthesis: the plan shares the budget; generated rows stay inside their
+"""Targeted synthesis: the plan wants rows by deficit and lift within its caps; generated rows stay inside their
 blind spot, carry their lineage, and repeat exactly for the same seed."""
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from factory.core.validation import LINEAGE_COLUMNS
 CYCLE = "2016-08"
 
 
-def spot(*conditions: Condition, support: int = 200, lift: float = 2.0, positive_share: float = 0.4) -> BlindSpot:
+def spot(*conditions: Condition, support: int = 200, lift: float = 2.0, positive_share: float = 0.4, kind: str = "error",
+         deficit: int = 0) -> BlindSpot:
     return BlindSpot(
-        conditions=tuple(conditions), kind="error", support=support, errors=int(support * 0.4),
+        conditions=tuple(conditions), kind=kind, support=support, errors=int(support * 0.4),
         error_rate=0.4, error_low=0.3, error_high=0.5, overall_error=0.2, lift=lift, p_value=1e-9,
-        positive_share=positive_share,
+        positive_share=positive_share, deficit=deficit,
     )
 
 
@@ -31,46 +32,64 @@ def with_synthesis(spec, **changes):
 
 # -- plan_generation -------------------------------------------------------------
 
-def test_plan_respects_the_budget_and_shares_by_excess_errors(hotel_spec):
-    spec = with_synthesis(hotel_spec, synthetic_share=0.1, max_rows_per_slice=10_000)
-    a = spot(Condition("hotel", "==", "Resort Hotel"), support=100, lift=3.0)  # excess 200
-    b = spot(Condition("meal", "==", "HB"), support=100, lift=2.0)  # excess 100
-    plan = plan_generation([a, b], real_rows=3000, spec=spec)  # budget 300
-    assert [r.blind_spot.id for r in plan] == [a.id, b.id]
-    assert [r.rows for r in plan] == [200, 100]
-    assert sum(r.rows for r in plan) <= 300
+UNCAPPED = dict(synthetic_share=1.0, max_rows_per_slice=100_000, max_slice_share=1.0)
 
 
-def test_plan_caps_rows_per_slice(hotel_spec):
-    spec = with_synthesis(hotel_spec, synthetic_share=0.5, max_rows_per_slice=150)
-    spots = [spot(Condition("hotel", "==", "Resort Hotel"), lift=3.0), spot(Condition("meal", "==", "HB"), lift=1.5)]
-    plan = plan_generation(spots, real_rows=10_000, spec=spec)  # budget 5000
-    assert [r.rows for r in plan] == [150, 150]
+def test_plan_wants_the_deficit_of_a_coverage_gap_and_the_excess_errors_of_an_error_slice(hotel_spec):
+    gap = spot(Condition("hotel", "==", "Resort Hotel"), kind="coverage", support=50, lift=8.0, deficit=300)
+    error = spot(Condition("meal", "==", "HB"), support=100, lift=3.0)  # support x (lift - 1) = 200
+    plan = plan_generation([gap, error], real_rows=10_000, spec=with_synthesis(hotel_spec, **UNCAPPED))
+    assert [(r.blind_spot.id, r.want, r.rows) for r in plan.slices] == [(gap.id, 300, 300), (error.id, 200, 200)]
+    assert plan.requests == list(plan.slices) and plan.rows == 500 and plan.reason == ""
 
 
-def test_plan_label_mix_follows_the_slice(hotel_spec):
-    spec = with_synthesis(hotel_spec, synthetic_share=0.1, max_rows_per_slice=1000)
-    plan = plan_generation([spot(Condition("hotel", "==", "Resort Hotel"), positive_share=0.25)], 2000, spec)
-    assert plan[0].rows == 200
-    assert plan[0].positives == 50
+def test_plan_scales_every_slice_down_to_the_overall_share(hotel_spec):
+    spec = with_synthesis(hotel_spec, **UNCAPPED | dict(synthetic_share=0.01))
+    spots = [spot(Condition("hotel", "==", "Resort Hotel"), support=100, lift=3.0), spot(Condition("meal", "==", "HB"), support=100, lift=2.0)]
+    plan = plan_generation(spots, real_rows=15_000, spec=spec)  # budget 150 for wants 200 + 100
+    assert plan.budget == 150 and [r.rows for r in plan.slices] == [100, 50]
+    assert all("scaled by 0.50 to the budget of 150" in r.why for r in plan.slices)
 
 
-def test_plan_skips_null_slices_and_empty_budgets(hotel_spec):
-    spec = with_synthesis(hotel_spec, synthetic_share=0.1)
-    null_spot = spot(Condition("agent", "is_null"))
-    assert plan_generation([null_spot], 10_000, spec) == []
-    assert plan_generation([], 10_000, spec) == []
-    assert plan_generation([spot(Condition("hotel", "==", "Resort Hotel"))], 5, spec) == []  # budget 0
-    assert plan_generation([spot(Condition("hotel", "==", "Resort Hotel"))], 10_000, with_synthesis(hotel_spec, synthetic_share=0.0)) == []
+def test_plan_caps_hold_per_slice_and_in_total(hotel_spec):
+    spots = [spot(Condition("hotel", "==", "Resort Hotel"), support=1000, lift=3.0), spot(Condition("meal", "==", "HB"), support=100, lift=2.0)]
+    per_slice = plan_generation(spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_rows_per_slice=150)))
+    assert [r.rows for r in per_slice.slices] == [150, 100] and "capped at 150 per slice" in per_slice.slices[0].why
+    by_share = plan_generation(spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_slice_share=0.012)))
+    assert by_share.slice_cap == 120 and [r.rows for r in by_share.slices] == [120, 100]
+    total = plan_generation(spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_rows=1050)))  # wants 2000 + 100
+    assert total.budget == 1050 and total.rows <= 1050 and [r.rows for r in total.slices] == [1000, 50]
+
+
+def test_plan_label_mix_follows_the_slice_unless_the_spec_sets_it(hotel_spec):
+    s = spot(Condition("hotel", "==", "Resort Hotel"), support=200, lift=2.0, positive_share=0.25)
+    assert plan_generation([s], 10_000, with_synthesis(hotel_spec, **UNCAPPED)).slices[0].positives == 50
+    assert plan_generation([s], 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(positive_share=0.5))).slices[0].positives == 100
+
+
+def test_plan_skips_null_slices_and_slices_that_want_nothing_and_says_why(hotel_spec):
+    null_spot, flat = spot(Condition("agent", "is_null")), spot(Condition("meal", "==", "HB"), lift=1.0)
+    plan = plan_generation([null_spot, flat, spot(Condition("hotel", "==", "Resort Hotel"))], 10_000, hotel_spec)
+    assert [r.rows for r in plan.slices] == [0, 0, 200] and len(plan.requests) == 1
+    assert "IS NULL" in plan.slices[0].why and "wants no rows" in plan.slices[1].why
+    assert plan.table()[0]["why"] == plan.slices[0].why
+
+
+def test_an_empty_plan_says_why(hotel_spec):
+    empty = plan_generation([], 10_000, hotel_spec)
+    assert empty.slices == () and empty.requests == [] and empty.rows == 0 and "no blind spots" in empty.reason
+    broke = plan_generation([spot(Condition("hotel", "==", "Resort Hotel"))], 10_000, with_synthesis(hotel_spec, synthetic_share=0.0))
+    assert broke.rows == 0 and "budget is 0" in broke.reason
+    assert "IS NULL" in plan_generation([spot(Condition("agent", "is_null"))], 10_000, hotel_spec).slices[0].why
 
 
 def test_plan_drops_slices_whose_share_rounds_to_nothing(hotel_spec):
-    spec = with_synthesis(hotel_spec, synthetic_share=0.01, max_rows_per_slice=1000)
+    spec = with_synthesis(hotel_spec, **UNCAPPED | dict(synthetic_share=0.01))
     big = spot(Condition("hotel", "==", "Resort Hotel"), support=10_000, lift=3.0)
-    tiny = spot(Condition("meal", "==", "HB"), support=30, lift=1.01)
+    tiny = spot(Condition("meal", "==", "HB"), support=30, lift=1.1)
     plan = plan_generation([big, tiny], 1000, spec)  # budget 10
-    assert [r.blind_spot.id for r in plan] == [big.id]
-    assert all(r.rows > 0 for r in plan)
+    assert [r.blind_spot.id for r in plan.requests] == [big.id]
+    assert plan.slices[1].rows == 0 and "rounds to 0 rows" in plan.slices[1].why
 
 
 # -- generate on real hotel rows --------------------------------------------------

@@ -52,6 +52,11 @@ def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, s
     for event in result.get_asset_materialization_events():
         for value in event.materialization.metadata.values():
             assert _plain(value.value) or hasattr(value, "md_str") or hasattr(value, "path") or hasattr(value, "url"), value
+    # the plan is an asset of its own, kept under plans/<batch>/<run>.json; synthesis asks for exactly it
+    plan = result.output_for_node("generation_plan")
+    kept = [k.split("/")[-1] for k in plane.storage.list(f"plans/{batch_id}")]
+    assert len(kept) == 1 and plane.storage.read_json(f"plans/{batch_id}/{kept[0]}")["rows"] == plan.rows
+    assert result.output_for_node("synthetic_batch").requested == plan.rows
     # real data only judges: the evaluation rows are the holdout, disjoint from training
     evaluation = result.output_for_node("evaluation")
     assert evaluation.gate_champion.rows > 0 and evaluation.backtest_champion.rows == len(batch_frame(small_dataset, batch_id))

@@ -28,7 +28,7 @@ BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-LOOP = ["landed_batch", "validated_batch", "drift_report", "blind_spots", "synthetic_batch", "synthetic_validation",
+LOOP = ["landed_batch", "validated_batch", "drift_report", "blind_spots", "generation_plan", "synthetic_batch", "synthetic_validation",
         "challenger", "evaluation", "baselines", "promotion", "flywheel_report"]
 # what each asset's latest materialisation must tell a person (issue 9)
 METADATA = {
@@ -36,7 +36,8 @@ METADATA = {
     "validated_batch": {"rows", "expectations", "failures", "report"},
     "drift_report": {"drift_share", "drifted_columns", "evidently_report"},
     "blind_spots": {"blind_spots", "count"},
-    "synthetic_batch": {"rows", "requested", "plan"},
+    "generation_plan": {"slices", "rows", "budget", "planned", "skipped", "path"},
+    "synthetic_batch": {"rows", "requested", "path"},
     "synthetic_validation": {"accepted", "dropped", "plan_vs_accepted", "report"},
     "challenger": {"version", "uses_synthetic", "ablation", "mlflow_run"},
     "evaluation": {"scores", "auc_diff", "bs_auc_diff"},
