@@ -75,6 +75,9 @@ class SynthesisSettings:
     max_rows_per_slice: int = 2000  # at most this many rows per slice ...
     max_slice_share: float = 0.05  # ... and at most this share of the real training rows per slice
     positive_share: float | None = None  # label mix inside every slice; None: each slice's own mix
+    # gaussian_copula: one copula per class and value of these categorical columns (values with
+    # fewer than 200 rows of a class pooled): interactions with them a single copula flattens
+    strata: tuple[str, ...] = ()
     seed: int = 0
     epochs: int = 50  # autoregressive / ctgan / tvae: at most this many epochs ...
     max_fit_seconds: float = 600.0  # ... and about this long to fit both classes
@@ -190,6 +193,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    tuples = {f.name for f in fields(cls) if isinstance(f.default, tuple)}
+    data = {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()}  # YAML lists
     try:
         return cls(**data)
     except TypeError as exc:
@@ -273,6 +278,8 @@ def _check_consistency(spec: DatasetSpec) -> None:
         value = getattr(s, key)
         if value is not None and value < 0:
             raise SpecError(f"{where}: synthesis: {key} must not be negative, got {value}")
+    if isinstance(s.strata, str) or any(c not in spec.categorical for c in s.strata):
+        raise SpecError(f"{where}: synthesis: strata must be a list of categorical columns, got {s.strata}")
     if spec.gate.inference_secret not in (None, spec.target, *spec.features):
         raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
     if spec.reference_batches < 2:

@@ -48,12 +48,13 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 TABLE = "t"
 GENERATORS = ("gaussian_copula", "autoregressive", "ctgan", "tvae", "auto")
-COPULA_VERSION = "latent-copula/1"  # bump when the fitted state or sampling changes: invalidates the cache
+COPULA_VERSION = "latent-copula/2"  # bump when the fitted state or sampling changes: invalidates the cache
 GIBBS_SWEEPS = 20
 RULE_RETRIES = 20
 AUTO_CANDIDATES = ("gaussian_copula", "autoregressive")  # not CTGAN/TVAE: too slow on 2 cores
 AUTO_HELD_OUT_ROWS = 5000
 AUTO_LABEL_FACTOR = 3
+STRATUM_MIN_ROWS = 200  # a stratum's rows of one class below this are pooled
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,11 @@ class ClassCopula:
         self.n, self.d = x.shape
         self.sorted = np.sort(x, axis=0)
         u = np.empty_like(x)
+        self.ranks = np.empty(x.shape, dtype=np.int32)  # each row's first sorted position per column: slice masses
         for j in range(self.d):
             lo = np.searchsorted(self.sorted[:, j], x[:, j], side="left")
             hi = np.searchsorted(self.sorted[:, j], x[:, j], side="right")
+            self.ranks[:, j] = lo
             u[:, j] = (lo + rng.random(self.n) * (hi - lo)) / self.n  # ties spread uniformly over their CDF step
         z = ndtri(np.clip(u, 0.5 / self.n, 1 - 0.5 / self.n))
         corr = np.corrcoef(z, rowvar=False) if self.n > 1 else np.eye(self.d)
@@ -215,6 +218,13 @@ class ClassCopula:
         if op == "is_null":
             return present, self.n
         raise SynthesisError(f"unknown operator {op!r}")
+
+    def mass(self, box: dict[int, tuple[int, int]]) -> int:
+        """Real rows of this copula inside the box."""
+        inside = np.ones(self.n, dtype=bool)
+        for j, (i0, i1) in box.items():
+            inside &= (self.ranks[:, j] >= i0) & (self.ranks[:, j] < i1)
+        return int(inside.sum())
 
     def sample(self, rows: int, box: dict[int, tuple[int, int]], rng: np.random.Generator) -> np.ndarray:
         """`rows` draws whose column j falls in sorted rows box[j] (exactly)."""
@@ -242,7 +252,8 @@ class ClassCopula:
 
 
 class LatentCopulaGenerator:
-    """One ClassCopula per class; slices conditioned by truncation in latent space."""
+    """One ClassCopula per class (and per stratum, spec synthesis.strata); slices
+    conditioned by truncation in latent space."""
 
     name = "gaussian_copula"
 
@@ -250,7 +261,7 @@ class LatentCopulaGenerator:
         self.spec, self.seed = spec, seed
         self.columns = list(spec.features)
         self.categories: dict[str, list] = {}
-        self.models: dict[int, ClassCopula] = {}
+        self.models: dict[int, list[ClassCopula]] = {}
         self.fitted_on = ""
 
     @property
@@ -263,25 +274,40 @@ class LatentCopulaGenerator:
     def _decode(self, x: np.ndarray) -> pd.DataFrame:
         return decode(x, self.columns, self.categories)
 
+    def _strata(self, real: pd.DataFrame) -> np.ndarray:
+        key = np.full(len(real), "", dtype=object)
+        for column in self.spec.synthesis.strata:
+            key = key + "|" + real[column].astype(str).to_numpy()
+        return key
+
     def fit(self, real: pd.DataFrame) -> "LatentCopulaGenerator":
-        """Fit on real labelled rows only."""
+        """Fit on real labelled rows only: per class, one copula per stratum with at least
+        STRATUM_MIN_ROWS rows and one over the pooled rest."""
         self.fitted_on = content_hash(real[self.columns + [self.spec.target]])
         self.categories = {c: list(real[c].value_counts(dropna=True).index) for c in self.spec.categorical}
         x = self._encode(real)
         labels = real[self.spec.target].astype(int).to_numpy()
+        key = self._strata(real)
         rng = np.random.default_rng(self.seed)
         for label in (0, 1):
-            part = x[labels == label]
+            part, keys = x[labels == label], key[labels == label]
             if len(part) < 10:
                 raise SynthesisError(f"only {len(part)} real rows of class {label}: cannot fit a generator")
             start = time.perf_counter()
-            self.models[label] = ClassCopula(part, rng)
-            LOG.info("fitted latent copula for class %d on %d rows x %d columns in %.2f s", label, len(part), x.shape[1], time.perf_counter() - start)
+            values, counts = np.unique(keys, return_counts=True)
+            own = values[counts >= STRATUM_MIN_ROWS] if len(values) > 1 else values
+            groups = [part[keys == v] for v in own]
+            rest = part[~np.isin(keys, own)]
+            if len(rest) >= 10 or not groups:
+                groups.append(rest)
+            self.models[label] = [ClassCopula(g, rng) for g in groups]
+            LOG.info("fitted latent copula for class %d on %d rows x %d columns (%d strata) in %.2f s", label, len(part), x.shape[1],
+                     len(groups), time.perf_counter() - start)
         return self
 
     def _box(self, model: ClassCopula, spot: BlindSpot) -> dict[int, tuple[int, int]] | None:
-        """The slice as sorted-row intervals of this class; None when the class has no
-        real value inside some clause (the caller decides if that is impossible)."""
+        """The slice as sorted-row intervals of this copula; None when it has no real
+        value inside some clause (the caller decides if that is impossible)."""
         box: dict[int, tuple[int, int]] = {}
         for c in spot.conditions:
             if c.column not in self.columns:
@@ -299,18 +325,35 @@ class LatentCopulaGenerator:
                 return None
         return box
 
-    def _draw(self, label: int, rows: int, box: dict, rng: np.random.Generator) -> pd.DataFrame:
-        return draw_with_rules(lambda n: self._decode(self.models[label].sample(n, box, rng)), rows, self.spec.rules)
+    @staticmethod
+    def _allocate(models: list[ClassCopula], boxes: list, rows: int, rng: np.random.Generator) -> list[int]:
+        """Rows per stratum: in proportion to its real rows inside the slice, or, when no
+        real row of the class is inside, to its size times its clauses' marginal shares."""
+        if len(models) == 1:
+            return [rows]
+        weights = np.array([m.mass(b) if b is not None else 0 for m, b in zip(models, boxes)], dtype=float)
+        if weights.sum() == 0:
+            weights = np.array([m.n * np.prod([(i1 - i0) / m.n for i0, i1 in b.values()]) if b is not None else 0.0
+                                for m, b in zip(models, boxes)])
+        return list(rng.multinomial(rows, weights / weights.sum()))
+
+    def _draw(self, label: int, boxes: list, rows: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Rows of one class inside the slice, shared among its strata (redraws for the
+        business rules share again, so a stratum the rules cut deep is not stuck)."""
+        models = self.models[label]
+        counts = self._allocate(models, boxes, rows, rng)
+        return pd.concat([self._decode(m.sample(k, b, rng)) for m, b, k in zip(models, boxes, counts) if k > 0], ignore_index=True)
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame:
         spot = request.blind_spot
-        boxes = {label: self._box(self.models[label], spot) for label in (0, 1)}
-        if all(b is None for b in boxes.values()):
+        boxes = {label: [self._box(m, spot) for m in self.models[label]] for label in (0, 1)}
+        possible = {label: any(b is not None for b in boxes[label]) for label in (0, 1)}
+        if not any(possible.values()):
             raise SynthesisError(f"blind spot {spot.id} ({spot.predicate}) is impossible: no real row of the data the generator was fitted on "
                                  "holds a value inside one of its clauses (empty range or unseen category)")
         wanted = {1: request.positives, 0: request.rows - request.positives}
         for label in (0, 1):
-            if boxes[label] is None and wanted[label] > 0:
+            if not possible[label] and wanted[label] > 0:
                 LOG.warning("blind spot %s: no real row of class %d in it; its %d rows go to the other class", spot.id, label, wanted[label])
                 wanted[1 - label] += wanted[label]
                 wanted[label] = 0
@@ -318,7 +361,7 @@ class LatentCopulaGenerator:
         for label in (1, 0):
             if wanted[label] > 0:
                 rng = np.random.default_rng([seed, label])
-                part = self._draw(label, wanted[label], boxes[label], rng)
+                part = draw_with_rules(lambda n, label=label, rng=rng: self._draw(label, boxes[label], n, rng), wanted[label], self.spec.rules)
                 part[self.spec.target] = float(label)
                 parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

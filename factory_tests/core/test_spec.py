@@ -154,3 +154,9 @@ def test_synthesis_plan_settings_load_and_out_of_range_shares_are_named(tmp_path
         load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_slice_share: 2\n"))
     with pytest.raises(SpecError, match="synthesis: max_rows must not be negative"):
         load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_rows: -1\n"))
+
+
+def test_strata_are_categorical_columns(tmp_path):
+    assert load_spec(write_spec(tmp_path, HOTEL_TEXT)).synthesis.strata == ("market_segment",)  # a YAML list, kept as a tuple
+    with pytest.raises(SpecError, match="strata must be a list of categorical columns"):
+        load_spec(write_spec(tmp_path, edited("strata: [market_segment]", "strata: [adr]")))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -166,3 +167,28 @@ def test_tvae_option_generates_inside_its_slice(real, hotel_spec):
     rows = gen.sample_slice(SliceRequest(s, rows=20, positives=8), seed=0)
     assert len(rows) == 20 and s.mask(rows).all() and int(rows["is_canceled"].sum()) == 8
     assert gen.name == "tvae"
+
+
+def test_strata_keep_an_interaction_one_copula_flattens():
+    """The label follows lead_time one way in City and the other way in Resort. With a
+    copula per class and hotel (spec synthesis.strata) a City slice's positives keep
+    their long lead times; rows of a slice on the stratum come from that stratum only."""
+    from factory_tests.core.toy import toy_spec
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    hotel = rng.choice(["City", "Resort"], n).astype(object)
+    lead = rng.integers(0, 300, n).astype(float)
+    p = np.where((lead >= 150) == (hotel == "City"), 0.9, 0.1)
+    real = pd.DataFrame({"lead_time": lead, "adr": rng.gamma(4, 25, n).round(2), "hotel": hotel,
+                         "meal": rng.choice(["BB", "HB"], n).astype(object), "y": (rng.random(n) < p).astype(float)})
+    city = spot(Condition("hotel", "==", "City"), positive_share=1.0)
+    long_share = {}
+    for strata in ((), ("hotel",)):
+        generator = fit_generator(real, with_synthesis(toy_spec(), strata=strata))[0]
+        rows = generator.sample_slice(SliceRequest(city, 2000, 2000), seed=0)
+        assert (rows["hotel"] == "City").all()
+        long_share[strata] = (rows["lead_time"] >= 150).mean()
+    real_share = (real[(real["hotel"] == "City") & (real["y"] == 1)]["lead_time"] >= 150).mean()
+    assert abs(long_share[("hotel",)] - real_share) < 0.03
+    assert abs(long_share[()] - real_share) > 0.1  # what the stratum fixes
