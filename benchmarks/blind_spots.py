@@ -103,13 +103,15 @@ def interval_includes_one(k: float, m: int, overall: float) -> bool:
     return bool(low[0] <= overall <= high[0]) or m == 0
 
 
-def false_discovery(spot, check: pd.DataFrame, err_c: np.ndarray, train: pd.DataFrame) -> bool:
+def false_discovery(spot, check: pd.DataFrame, err_c: np.ndarray, train: pd.DataFrame, target: str) -> bool:
     """Does the spot's own statistic fail to replicate on the held-out half?"""
     m = spot.mask(check).to_numpy()
     if spot.kind == "coverage":  # density ratio 1 <=> its check rows are a share n_c / (n_c + n_t) of its rows in both
         in_train = int(spot.mask(train).sum())
         return interval_includes_one(m.sum(), int(m.sum()) + in_train, len(check) / (len(check) + len(train)))
-    return interval_includes_one(err_c[m].sum(), int(m.sum()), err_c.mean())
+    label = bs.METRIC_LABEL[spot.metric]  # the rows its rate is over: all, positives or negatives
+    rows = np.ones(len(check), dtype=bool) if label is None else check[target].to_numpy(dtype=float) == label
+    return interval_includes_one(err_c[m & rows].sum(), int((m & rows).sum()), err_c[rows].mean())
 
 
 def run_plants(count: int, seed: int = 0) -> dict:
@@ -139,12 +141,12 @@ def run_plants(count: int, seed: int = 0) -> dict:
             truth = bs.spot_mask(conditions, disc).to_numpy()
             hits = [s for s in spots if bs._jaccard(s.mask(disc).to_numpy(), truth) >= bs.JACCARD]
             recovered += bool(hits)
-            flags = [false_discovery(s, check, err_c, train) for s in spots]
+            flags = [false_discovery(s, check, err_c, train, spec.target) for s in spots]
             for s, f in zip(spots, flags):
                 reported[s.kind] += 1
                 false[s.kind] += f
             details.append(dict(dataset=name, method=method, planted=" AND ".join(c.text() for c in conditions),
-                                recovered=[s.kind for s in hits], reported=[(s.kind, s.predicate) for s in spots],
+                                recovered=[s.kind for s in hits], reported=[(s.kind, s.metric, s.predicate) for s in spots],
                                 false=[s.predicate for s, f in zip(spots, flags) if f]))
             print(json.dumps(details[-1]), file=sys.stderr)
     total = sum(reported.values())
@@ -251,7 +253,7 @@ def naive_top(labelled, errors, spec, profile) -> list:
 def run_persistence(pairs: int | None) -> dict:
     spec, data, reference, later, profile, _ = load("hotel")
     batches = later if pairs is None else later[: pairs + 1]
-    lifts, naive_lifts, history = [], [], []
+    lifts, naive_lifts, history, metrics = [], [], [], []
     frames = {b: data[data[BATCH] == b].reset_index(drop=True) for b in batches}
     model = train_model(reference, spec)
     for i, b in enumerate(batches[:-1]):
@@ -264,11 +266,15 @@ def run_persistence(pairs: int | None) -> dict:
         model = train_model(seen, spec)  # retrained on real rows through b, nothing targeting the slices
         nxt = frames[batches[i + 1]]
         err_next = (model.predict(nxt) != nxt[spec.target].astype(int).to_numpy()).astype(int)
-        lifts += [x for x in (bs.slice_lift(s, nxt, err_next) for s in spots) if x is not None]
-        naive_lifts += [x for x in (bs.slice_lift(bs._stub(c), nxt, err_next) for c in naive) if x is not None]
+        kept = [(s.metric, x) for s in spots if (x := bs.slice_lift(s, nxt, err_next, spec.target)) is not None]
+        lifts += [x for _, x in kept]
+        metrics += [m for m, _ in kept]
+        naive_lifts += [x for x in (bs.slice_lift(bs._stub(c), nxt, err_next, spec.target) for c in naive) if x is not None]
         print(json.dumps(dict(batch=b, persistence=float(np.mean(lifts)), naive=float(np.mean(naive_lifts)))), file=sys.stderr)
+    by_metric = {m: round(float(np.mean([x for k, x in zip(metrics, lifts) if k == m])), 3) for m in sorted(set(metrics))}
     return dict(persistence=round(float(np.mean(lifts)), 3), persistence_naive=round(float(np.mean(naive_lifts)), 3),
-                persistence_slices=len(lifts), replay_pairs=len(batches) - 1)
+                persistence_slices=len(lifts), persistence_by_metric=by_metric,
+                persistence_metric_slices={m: metrics.count(m) for m in sorted(set(metrics))}, replay_pairs=len(batches) - 1)
 
 
 def main() -> None:
@@ -283,6 +289,8 @@ def main() -> None:
     result = dict(plants=plants["plants"], recall=round(plants["recall"], 3), false_discovery=round(plants["false_discovery"], 3),
                   rows=speed["rows"], scan_s=speed["scan_s"], duckdb_s=speed["duckdb_s"], ratio=speed["ratio"],
                   persistence=persistence["persistence"], persistence_naive=persistence["persistence_naive"],
+                  persistence_by_metric=persistence["persistence_by_metric"],
+                  persistence_metric_slices=persistence["persistence_metric_slices"],
                   reported=plants["reported"], reported_error=plants["reported_error"],
                   reported_coverage=plants["reported_coverage"], false_error=round(plants["false_error"], 3),
                   false_coverage=round(plants["false_coverage"], 3), encode_s=speed["encode_s"], slices=speed["slices"],

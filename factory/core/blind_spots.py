@@ -43,6 +43,9 @@ REDUNDANT = 0.95  # a parent whose lift lower bound reaches this share of its ch
 JACCARD = 0.5  # overlap above which a lower-ranked slice is a duplicate
 MIN_COVERAGE_RATIO = 2.0  # lower bound of production share / training share for a coverage gap
 RECURRENCE_BOOST = 0.25  # rank multiplier per earlier batch that reported the same predicate (up to 3)
+# an error slice's rate is over all its rows ("error"), its positives ("miss": the model
+# missed them) or its negatives ("false_alarm": the model flagged them)
+METRIC_LABEL = {"error": None, "miss": 1, "false_alarm": 0}
 
 Column = tuple[np.ndarray, list[tuple[Condition, ...]]]
 
@@ -243,7 +246,7 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
     it and fades on the next batch. `miss`: each slice's probability of not
     replicating; a slice is skipped when it would lift the chosen slices' mean above
     `max_miss` (a Bayesian false-discovery bound on what is reported)."""
-    rows = {r.conditions: r for r in table.itertuples()}
+    rows = {(getattr(r, "metric", ""), r.conditions): r for r in table.itertuples()}
     chosen: list[BlindSpot] = []
     masks: list[np.ndarray] = []
     missed = 0.0
@@ -251,7 +254,8 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
         if miss is not None and missed + miss[r.Index] > max_miss * (len(chosen) + 1):
             continue
         columns = _columns(r.conditions)
-        parents = [rows.get(_by_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
+        parents = [rows.get((getattr(r, "metric", ""), _by_columns(r.conditions, cols)))
+                   for k in range(1, len(columns)) for cols in combinations(columns, k)]
         if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or not worse(r, p)) for p in parents):
             continue
         spot = build(r)
@@ -311,33 +315,30 @@ def find_blind_spots(
         return SliceSearch((), 0, 0, "the model made no errors on this batch")
     if overall == 1:
         return SliceSearch((), 0, 0, "the model erred on every row: no slice can stand out")
-    y = labelled[spec.target].to_numpy(dtype=float) if spec.target in labelled.columns else np.zeros(n)
+    y = labelled[spec.target].to_numpy(dtype=float) if spec.target in labelled.columns else np.full(n, np.nan)
     cols = encode(labelled, profile)
     if not cols:
         return SliceSearch((), 0, 0, "no column has values to slice on")
-    weights = {"errors": errors, "positives": np.nan_to_num(y)}
-    table = scan(cols, weights, settings.min_support)
-    if table.empty:
+    tables = [t for metric in settings.metrics
+              if (t := _metric_table(metric, cols, errors, y, settings, max_conditions)) is not None]
+    if not tables:
         return SliceSearch((), 0, 0, f"no slice reaches the minimum support of {settings.min_support} rows")
-    table["p_value"] = stats.binom.sf(table["errors"] - 1, table["support"], overall)
-    if max_conditions >= 3:
-        children = _three_way(table, cols, weights, settings, overall, n)
-        if len(children):
-            table = pd.concat([table, children], ignore_index=True)
-    table = _error_stats(table, overall, n)
-    significant = table[(table["q_value"] <= settings.alpha) & (table["error_rate"] > overall)].copy()
+    table = pd.concat(tables, ignore_index=True)
+    table["q_value"] = _benjamini_hochberg(table["p_value"].to_numpy())  # across every slice of every metric
+    significant = table[(table["q_value"] <= settings.alpha) & (table["error_rate"] > table["overall"])].copy()
     recurrence = recurrence_counts(history)
     significant["recurrence"] = [recurrence.get(predicate_id(c), 0) for c in significant["conditions"]]
     significant["rank"] = significant["lift_shrunk"] * (1 + RECURRENCE_BOOST * significant["recurrence"].clip(upper=3))
     significant = significant.sort_values(["rank", "support"], ascending=False)
 
     def build(r) -> BlindSpot:
+        inside = spot_mask(r.conditions, labelled).to_numpy()
         return BlindSpot(
-            conditions=r.conditions, kind="error", support=int(r.support), errors=int(round(r.errors)),
+            conditions=r.conditions, kind="error", support=int(inside.sum()), errors=int(round(r.errors)),
             error_rate=float(r.error_rate), error_low=float(r.error_low), error_high=float(r.error_high),
-            overall_error=overall, lift=float(r.error_rate / overall), p_value=float(r.p_value),
-            positive_share=float(r.positives / r.support), train_support=_support_in(r.conditions, reference),
-            lift_shrunk=float(r.lift_shrunk), score=float(r.score), recurrence=int(r.recurrence),
+            overall_error=float(r.overall), lift=float(r.error_rate / r.overall), p_value=float(r.p_value),
+            positive_share=float(np.nan_to_num(y[inside]).mean()), train_support=_support_in(r.conditions, reference),
+            lift_shrunk=float(r.lift_shrunk), score=float(r.score), recurrence=int(r.recurrence), metric=r.metric,
         )
 
     def worse(child, parent) -> bool:
@@ -348,6 +349,32 @@ def find_blind_spots(
     reason = "" if chosen else (f"no significant slice would replicate with probability {1 - settings.max_false_share:g}" if len(significant)
                                 else "no slice's error rate is significantly above the overall rate")
     return SliceSearch(tuple(chosen), len(table), len(significant), reason)
+
+
+def _metric_table(metric: str, cols: dict[str, Column], errors: np.ndarray, y: np.ndarray, settings,
+                  max_conditions: int) -> pd.DataFrame | None:
+    """Every slice's error count and statistics for one metric, over the metric's rows
+    (all, positives or negatives): None when those rows are too few or the model's
+    rate on them is 0 or 1, so no slice can stand out. A model that swaps one class's
+    errors for the other's inside a slice (a slice whose labels it learnt flipped)
+    barely moves the slice's overall error rate, but its miss or false-alarm rate."""
+    label = METRIC_LABEL[metric]
+    rows = np.ones(len(errors), dtype=bool) if label is None else y == label
+    n = int(rows.sum())
+    overall = float(errors[rows].mean()) if n else 0.0
+    if n < 2 * settings.min_support or overall in (0.0, 1.0):
+        return None
+    cols = cols if label is None else {name: (codes[rows], conds) for name, (codes, conds) in cols.items()}
+    weights = {"errors": errors[rows]}
+    table = scan(cols, weights, settings.min_support)
+    if table.empty:
+        return None
+    table["p_value"] = stats.binom.sf(table["errors"] - 1, table["support"], overall)
+    if max_conditions >= 3:
+        children = _three_way(table, cols, weights, settings, overall, n)
+        if len(children):
+            table = pd.concat([table, children], ignore_index=True)
+    return _error_stats(table, overall, n).assign(metric=metric, overall=overall)
 
 
 def _three_way(table: pd.DataFrame, cols: dict[str, Column], weights: dict[str, np.ndarray], settings, overall: float, n: int) -> pd.DataFrame:
@@ -367,7 +394,6 @@ def _three_way(table: pd.DataFrame, cols: dict[str, Column], weights: dict[str, 
 
 def _error_stats(table: pd.DataFrame, overall: float, n: int) -> pd.DataFrame:
     k, m = table["errors"].to_numpy(), table["support"].to_numpy()
-    table["q_value"] = _benjamini_hochberg(table["p_value"].to_numpy())
     low, high = _wilson(k, m)
     table["error_rate"], table["error_low"], table["error_high"] = k / m, low, high
     table["lift_low"] = low / overall
@@ -540,11 +566,14 @@ def boost_recurring(spots: Iterable[BlindSpot], history: Iterable[pd.DataFrame],
     return tuple(sorted(marked, key=lambda s: -s.lift_shrunk * (1 + weight * min(s.recurrence, 3))))
 
 
-def slice_lift(spot: BlindSpot, labelled: pd.DataFrame, errors: np.ndarray) -> float | None:
-    """The error lift of a slice on another labelled set (None when it is empty there)."""
+def slice_lift(spot: BlindSpot, labelled: pd.DataFrame, errors: np.ndarray, target: str) -> float | None:
+    """The lift of a slice's metric on another labelled set (None when the slice has
+    none of the metric's rows there)."""
     errors = np.asarray(errors, dtype=float)
-    mask = spot.mask(labelled).to_numpy()
-    overall = errors.mean() if len(errors) else 0.0
+    label = METRIC_LABEL[spot.metric]
+    rows = np.ones(len(errors), dtype=bool) if label is None else labelled[target].to_numpy(dtype=float) == label
+    mask = spot.mask(labelled).to_numpy() & rows
+    overall = errors[rows].mean() if rows.any() else 0.0
     if not mask.any() or overall == 0:
         return None
     return float(errors[mask].mean() / overall)
@@ -555,20 +584,24 @@ def table_conditions(text: str) -> tuple[Condition, ...]:
     return tuple(Condition(**c) for c in json.loads(text))
 
 
-def persistence_table(earlier: pd.DataFrame, labelled: pd.DataFrame, errors: np.ndarray, measured_on: str) -> pd.DataFrame:
+def persistence_table(earlier: pd.DataFrame, labelled: pd.DataFrame, errors: np.ndarray, target: str,
+                      measured_on: str) -> pd.DataFrame:
     """An earlier batch's stored blind spots with `persistence` filled in: each slice's
-    error lift on a later labelled batch (`measured_on`). A new table: the earlier one
-    is never rewritten."""
+    lift (of its own metric) on a later labelled batch (`measured_on`). A new table:
+    the earlier one is never rewritten."""
     out = earlier.copy()
-    lifts = [slice_lift(_stub(table_conditions(c)), labelled, errors) for c in out["conditions"]]
+    metrics = out["metric"] if "metric" in out.columns else pd.Series("error", index=out.index)
+    lifts = [slice_lift(replace(_stub(table_conditions(c)), metric=m), labelled, errors, target)
+             for c, m in zip(out["conditions"], metrics)]
     out["persistence"] = pd.Series(lifts, index=out.index, dtype=float)
     out["measured_on"] = measured_on
     return out
 
 
-def with_persistence(spots: Iterable[BlindSpot], next_labelled: pd.DataFrame, next_errors: np.ndarray) -> tuple[BlindSpot, ...]:
-    """Persistence: each reported slice's error lift on the next labelled batch."""
-    return tuple(replace(s, persistence=slice_lift(s, next_labelled, next_errors)) for s in spots)
+def with_persistence(spots: Iterable[BlindSpot], next_labelled: pd.DataFrame, next_errors: np.ndarray,
+                     target: str) -> tuple[BlindSpot, ...]:
+    """Persistence: each reported slice's lift (of its own metric) on the next labelled batch."""
+    return tuple(replace(s, persistence=slice_lift(s, next_labelled, next_errors, target)) for s in spots)
 
 
 # -- persistence of the result --------------------------------------------------------
@@ -582,7 +615,7 @@ def spot_mask(conditions: tuple[Condition, ...], df: pd.DataFrame) -> pd.Series:
 
 TABLE_COLUMNS = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
                  "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions",
-                 "deficit", "lift_shrunk", "score", "recurrence", "persistence"]
+                 "deficit", "lift_shrunk", "score", "recurrence", "persistence", "metric"]
 
 
 def blind_spot_table(spots: tuple[BlindSpot, ...] | list[BlindSpot], batch_id: str) -> pd.DataFrame:

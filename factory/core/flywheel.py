@@ -112,7 +112,7 @@ def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSe
     plane.storage.write_parquet(f"blind_spots/{batch_id}.parquet", blind_spot_table(search.blind_spots, batch_id))
     if history:  # persistence: the previous batch's slices' lift on this labelled batch, as a new table
         plane.storage.write_parquet(f"blind_spots/persistence/{batch_id}.parquet",
-                                    persistence_table(history[-1], sets.discovery, errors, sets.newest))
+                                    persistence_table(history[-1], sets.discovery, errors, plane.spec.target, sets.newest))
     # label-free blind spots of the newest batch itself, kept apart: synthesis targets error slices only
     current, reference = plane.validated(batch_id), plane.reference()
     proba = champion.predict_proba(current) if len(current) else []

@@ -63,6 +63,8 @@ class BlindSpotSettings:
     # error slices are reported only while the expected share of them that would not replicate
     # on a fresh sample stays at most this (1.0: every significant slice, up to max_slices)
     max_false_share: float = 0.1
+    # the error rates slices are tested on: over all rows, the positives (miss) and the negatives (false_alarm)
+    metrics: tuple[str, ...] = ("error", "miss", "false_alarm")
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,9 @@ def _check_consistency(spec: DatasetSpec) -> None:
             raise SpecError(f"{where}: synthesis: {key} must not be negative, got {value}")
     if isinstance(s.strata, str) or any(c not in spec.categorical for c in s.strata):
         raise SpecError(f"{where}: synthesis: strata must be a list of categorical columns, got {s.strata}")
+    metrics = ["error", "miss", "false_alarm"]
+    if isinstance(spec.blind_spots.metrics, str) or not spec.blind_spots.metrics or set(spec.blind_spots.metrics) - set(metrics):
+        raise SpecError(f"{where}: blind_spots: metrics must be a non-empty list of {metrics}, got {spec.blind_spots.metrics}")
     if spec.gate.inference_secret not in (None, spec.target, *spec.features):
         raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
     if spec.reference_batches < 2:

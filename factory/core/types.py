@@ -163,6 +163,9 @@ class BlindSpot:
     score: float = 0.0  # SliceLine score: error lift and size together
     recurrence: int = 0  # earlier batches that reported the same predicate (same id)
     persistence: float | None = None  # its lift on the next labelled batch, once known
+    # error slices: what errors, error_rate, overall_error and lift count: "error" (all the
+    # slice's rows), "miss" (its positives the model missed), "false_alarm" (negatives it flagged)
+    metric: str = "error"
 
     @property
     def id(self) -> str:

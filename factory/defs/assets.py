@@ -109,7 +109,7 @@ def drift_report(context: dg.AssetExecutionContext, factory: FactoryResource, va
 def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.Output[SliceSearch]:
     champion = factory.registry.load("champion")
     search = flywheel.discover(factory.plane, champion, context.partition_key)
-    rows = [dict(predicate=s.predicate, kind=s.kind, support=s.support, train_support=s.train_support, error=s.error_rate,
+    rows = [dict(predicate=s.predicate, kind=s.kind, metric=s.metric, support=s.support, train_support=s.train_support, error=s.error_rate,
                  error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]", lift=s.lift, lift_shrunk=s.lift_shrunk,
                  recurrence=s.recurrence, persistence=s.persistence, id=s.id) for s in search.blind_spots]
     return dg.Output(search, metadata={"blind_spots": _md(rows), "count": len(rows), "slices_tested": search.tested,

@@ -3,6 +3,8 @@ persistence across batches and degenerate input, on small frames whose answer is
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,14 +214,41 @@ def test_persistence_is_the_lift_on_the_next_batch(profile, top_bin):
     nxt = frame(seed=13)
     next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
 
-    marked = bs.with_persistence(spots, nxt, next_errors)
+    marked = bs.with_persistence(spots, nxt, next_errors, "y")
 
     for spot in marked:
-        mask = spot.mask(nxt).to_numpy()
-        assert spot.persistence == pytest.approx(next_errors[mask].mean() / next_errors.mean())
+        assert spot.persistence == pytest.approx(metric_lift(spot, nxt, next_errors))
     table = bs.blind_spot_table(marked, "2016-03")
     assert table["persistence"].notna().all()
-    assert bs.slice_lift(spots[0], nxt.iloc[:0], next_errors[:0]) is None
+    assert bs.slice_lift(spots[0], nxt.iloc[:0], next_errors[:0], "y") is None
+
+
+def metric_lift(spot, df: pd.DataFrame, errors: np.ndarray) -> float:
+    """The slice's lift over the rows its metric counts (all, positives or negatives)."""
+    rows = np.ones(len(df), dtype=bool) if spot.metric == "error" else df["y"].to_numpy() == (spot.metric == "miss")
+    return errors[spot.mask(df).to_numpy() & rows].mean() / errors[rows].mean()
+
+
+def test_a_slice_whose_labels_the_model_learnt_flipped_is_a_false_alarm_slice(profile):
+    """Positives the model mostly misses, negatives it seldom flags, except in one
+    slice where it flags every negative and misses no positive: the slice's overall
+    error rate is the batch's, but its false-alarm rate is not."""
+    df = frame(seed=21, n=8000)
+    rng = np.random.default_rng(22)
+    inside = (df["meal"] == "HB").to_numpy()
+    y = df["y"].to_numpy() == 1
+    errors = np.where(y, rng.random(len(df)) < 0.9, rng.random(len(df)) < 0.1)
+    errors = np.where(inside, ~y, errors).astype(int)
+    assert abs(errors[inside].mean() - errors.mean()) < 0.05  # invisible to the overall error rate
+
+    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    errors_only = bs.find_blind_spots(df, errors, dataclasses.replace(
+        SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",))), profile).blind_spots
+
+    assert (spots[0].predicate, spots[0].metric) == ("meal = 'HB'", "false_alarm")
+    assert spots[0].error_rate == 1.0 and spots[0].overall_error == pytest.approx(errors[~y].mean())
+    assert spots[0].support == int(inside.sum()) and spots[0].positive_share == pytest.approx(y[inside].mean())
+    assert "meal = 'HB'" not in [s.predicate for s in errors_only]
 
 
 def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_path):
@@ -231,12 +260,11 @@ def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_pa
     nxt = frame(seed=13)
     next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
 
-    table = bs.persistence_table(earlier, nxt, next_errors, "2016-04")
+    table = bs.persistence_table(earlier, nxt, next_errors, "y", "2016-04")
 
     assert len(spots) > 0 and list(table["blind_spot_id"]) == [s.id for s in spots]
     for spot, lift in zip(spots, table["persistence"]):
-        mask = spot.mask(nxt).to_numpy()
-        assert lift == pytest.approx(next_errors[mask].mean() / next_errors.mean())
+        assert lift == pytest.approx(metric_lift(spot, nxt, next_errors))
     assert (table["measured_on"] == "2016-04").all()
     assert earlier["persistence"].isna().all()  # the earlier table itself is left as it was
 
@@ -304,9 +332,9 @@ def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profi
     default bound (blind_spots.max_false_share 0.1) holds it back and says why; at
     1.0 the bound is off and it is reported. The same slice on a larger batch is sure
     enough to be reported under the bound."""
-    import dataclasses
 
-    off = dataclasses.replace(SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, max_false_share=1.0))
+    spec = dataclasses.replace(SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",)))
+    off = dataclasses.replace(spec, blind_spots=dataclasses.replace(spec.blind_spots, max_false_share=1.0))
 
     def search(spec, n):
         df = frame(seed=7, n=n)
@@ -314,7 +342,7 @@ def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profi
         errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.35, rng.random(len(df)) < 0.15).astype(int)
         return bs.find_blind_spots(df, errors, spec, profile, max_conditions=1)
 
-    held, free = search(SPEC, 800), search(off, 800)
+    held, free = search(spec, 800), search(off, 800)
     assert [s.predicate for s in free.blind_spots] == ["meal = 'SC'"]
     assert held.blind_spots == () and held.significant >= 1 and "would replicate" in held.reason
-    assert "meal = 'SC'" in [s.predicate for s in search(SPEC, 3000).blind_spots]
+    assert "meal = 'SC'" in [s.predicate for s in search(spec, 3000).blind_spots]

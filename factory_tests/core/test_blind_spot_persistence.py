@@ -67,7 +67,7 @@ def test_next_discovery_writes_the_previous_slices_persistence(plane):
     assert (table["measured_on"] == "2015-04").all()
     sets = flywheel.labelled_sets(plane, "2015-05")
     errors = model.predict(sets.discovery) != sets.discovery["y"].astype(int).to_numpy()
-    expected = [slice_lift(s, sets.discovery, errors) for s in first.blind_spots]
+    expected = [slice_lift(s, sets.discovery, errors, "y") for s in first.blind_spots]
     assert table["persistence"].tolist() == pytest.approx(expected)
     sc = [lift for s, lift in zip(first.blind_spots, table["persistence"]) if "SC" in s.predicate]
     assert sc and min(sc) > 3  # the slice the model keeps failing on persists
