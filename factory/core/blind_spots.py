@@ -237,7 +237,8 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callable[[object], BlindSpot],
-            worse: Callable[[object, object], bool], miss: pd.Series | None = None, max_miss: float = 1.0) -> list[BlindSpot]:
+            worse: Callable[[object, object], bool], miss: pd.Series | None = None, max_miss: float = 1.0,
+            masks: list[np.ndarray] | None = None) -> list[BlindSpot]:
     """Walk `table` (significant slices, best `rank` first): drop a slice that a
     simpler significant parent explains (the parent's `lift_low` reaches REDUNDANT x
     its own, or the slice is not significantly `worse` than the parent), or one
@@ -245,17 +246,17 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
     noisy refinement of a real slice (one more condition, a few lucky rows) outranks
     it and fades on the next batch. `miss`: each slice's probability of not
     replicating; a slice is skipped when it would lift the chosen slices' mean above
-    `max_miss` (a Bayesian false-discovery bound on what is reported)."""
-    rows = {(getattr(r, "metric", ""), r.conditions): r for r in table.itertuples()}
+    `max_miss` (a Bayesian false-discovery bound on what is reported). `masks`: rows of
+    slices chosen before (another metric's), extended in place."""
+    rows = {r.conditions: r for r in table.itertuples()}
     chosen: list[BlindSpot] = []
-    masks: list[np.ndarray] = []
+    masks = [] if masks is None else masks
     missed = 0.0
     for r in table.itertuples():
         if miss is not None and missed + miss[r.Index] > max_miss * (len(chosen) + 1):
             continue
         columns = _columns(r.conditions)
-        parents = [rows.get((getattr(r, "metric", ""), _by_columns(r.conditions, cols)))
-                   for k in range(1, len(columns)) for cols in combinations(columns, k)]
+        parents = [rows.get(_by_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
         if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or not worse(r, p)) for p in parents):
             continue
         spot = build(r)
@@ -339,13 +340,18 @@ def find_blind_spots(
             overall_error=float(r.overall), lift=float(r.error_rate / r.overall), p_value=float(r.p_value),
             positive_share=float(np.nan_to_num(y[inside]).mean()), train_support=_support_in(r.conditions, reference),
             lift_shrunk=float(r.lift_shrunk), score=float(r.score), recurrence=int(r.recurrence), metric=r.metric,
+            replication=float(r.replication),
         )
 
     def worse(child, parent) -> bool:
         return stats.binom.sf(child.errors - 1, child.support, parent.error_rate) <= settings.alpha / len(significant)  # Bonferroni over the candidates
 
-    chosen = _select(significant, labelled, settings.max_slices, build, worse, miss=1 - significant["replication"],
-                     max_miss=settings.max_false_share)
+    chosen: list[BlindSpot] = []
+    masks: list[np.ndarray] = []
+    for metric in settings.metrics:  # each its own top max_slices: lifts over different base rates do not compare
+        own = significant[significant["metric"] == metric]
+        chosen += _select(own, labelled, settings.max_slices, build, worse, miss=1 - own["replication"],
+                          max_miss=settings.max_false_share, masks=masks)
     reason = "" if chosen else (f"no significant slice would replicate with probability {1 - settings.max_false_share:g}" if len(significant)
                                 else "no slice's error rate is significantly above the overall rate")
     return SliceSearch(tuple(chosen), len(table), len(significant), reason)
@@ -615,11 +621,12 @@ def spot_mask(conditions: tuple[Condition, ...], df: pd.DataFrame) -> pd.Series:
 
 TABLE_COLUMNS = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
                  "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions",
-                 "deficit", "lift_shrunk", "score", "recurrence", "persistence", "metric"]
+                 "deficit", "lift_shrunk", "score", "recurrence", "persistence", "metric", "replication"]
 
 
 def blind_spot_table(spots: tuple[BlindSpot, ...] | list[BlindSpot], batch_id: str) -> pd.DataFrame:
     rows = [dict(batch_id=batch_id, **s.as_row()) for s in spots]
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table["persistence"] = table["persistence"].astype(float)
+    table["replication"] = table["replication"].astype(float)
     return table

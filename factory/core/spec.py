@@ -56,7 +56,7 @@ class DriftSettings:
 
 @dataclass(frozen=True)
 class BlindSpotSettings:
-    max_slices: int = 5
+    max_slices: int = 5  # per kind; error slices: per metric
     min_support: int = 30  # rows of the labelled batch inside a slice
     alpha: float = 0.05  # false-discovery rate (Benjamini-Hochberg)
     numeric_bins: int = 5  # quantile bins from the reference period

@@ -166,6 +166,7 @@ class BlindSpot:
     # error slices: what errors, error_rate, overall_error and lift count: "error" (all the
     # slice's rows), "miss" (its positives the model missed), "false_alarm" (negatives it flagged)
     metric: str = "error"
+    replication: float | None = None  # error slices: probability a fresh sample of its size shows its lift again
 
     @property
     def id(self) -> str:

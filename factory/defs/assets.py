@@ -110,7 +110,7 @@ def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> 
     champion = factory.registry.load("champion")
     search = flywheel.discover(factory.plane, champion, context.partition_key)
     rows = [dict(predicate=s.predicate, kind=s.kind, metric=s.metric, support=s.support, train_support=s.train_support, error=s.error_rate,
-                 error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]", lift=s.lift, lift_shrunk=s.lift_shrunk,
+                 error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]", lift=s.lift, lift_shrunk=s.lift_shrunk, replication=s.replication,
                  recurrence=s.recurrence, persistence=s.persistence, id=s.id) for s in search.blind_spots]
     return dg.Output(search, metadata={"blind_spots": _md(rows), "count": len(rows), "slices_tested": search.tested,
                                        "significant": search.significant, "reason": search.reason or "found"})

@@ -245,9 +245,10 @@ def test_a_slice_whose_labels_the_model_learnt_flipped_is_a_false_alarm_slice(pr
     errors_only = bs.find_blind_spots(df, errors, dataclasses.replace(
         SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",))), profile).blind_spots
 
-    assert (spots[0].predicate, spots[0].metric) == ("meal = 'HB'", "false_alarm")
-    assert spots[0].error_rate == 1.0 and spots[0].overall_error == pytest.approx(errors[~y].mean())
-    assert spots[0].support == int(inside.sum()) and spots[0].positive_share == pytest.approx(y[inside].mean())
+    alarms = [s for s in spots if s.metric == "false_alarm"]
+    assert alarms[0].predicate == "meal = 'HB'"  # the top false-alarm slice
+    assert alarms[0].error_rate == 1.0 and alarms[0].overall_error == pytest.approx(errors[~y].mean())
+    assert alarms[0].support == int(inside.sum()) and alarms[0].positive_share == pytest.approx(y[inside].mean())
     assert "meal = 'HB'" not in [s.predicate for s in errors_only]
 
 
@@ -345,4 +346,5 @@ def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profi
     held, free = search(spec, 800), search(off, 800)
     assert [s.predicate for s in free.blind_spots] == ["meal = 'SC'"]
     assert held.blind_spots == () and held.significant >= 1 and "would replicate" in held.reason
-    assert "meal = 'SC'" in [s.predicate for s in search(spec, 3000).blind_spots]
+    sure = [s for s in search(spec, 3000).blind_spots if s.predicate == "meal = 'SC'"]
+    assert sure and sure[0].replication > 1 - spec.blind_spots.max_false_share > free.blind_spots[0].replication
