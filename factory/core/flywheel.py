@@ -9,6 +9,7 @@ scores the models on batch t itself (its labels arrive one batch later).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
@@ -32,6 +33,8 @@ from factory.core.types import (
 )
 from factory.core.validation import gate_synthetic
 
+LOG = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class LabelledSets:
@@ -50,13 +53,17 @@ def labelled_sets(plane: DataPlane, batch_id: str) -> LabelledSets:
     return LabelledSets(train.reset_index(drop=True), discovery.reset_index(drop=True), holdout.reset_index(drop=True), newest)
 
 
+def initial_training(reference: pd.DataFrame) -> pd.DataFrame:
+    """The first model's rows: the reference period minus its last batch, which becomes
+    the first labelled batch the loop learns from."""
+    return reference[reference[BATCH] < reference[BATCH].max()]
+
+
 def train_initial_champion(plane: DataPlane, registry: Registry) -> str:
-    """The first model: trained on the reference period minus its last batch, which
-    becomes the first labelled batch the loop learns from. Promoted without a
-    baseline, and the ledger says so."""
+    """The first model, promoted without a baseline, and the ledger says so."""
     reference = plane.reference()
-    last = sorted(reference[BATCH].unique())[-1]
-    train = reference[reference[BATCH] < last]
+    last = reference[BATCH].max()
+    train = initial_training(reference)
     model = train_model(train, plane.spec)
     _, version = registry.log_model_run(
         model, "initial-champion",
@@ -101,23 +108,51 @@ def monitor(plane: DataPlane, champion: FactoryModel, batch_id: str) -> Monitori
     return Monitoring(report, estimate, drop, scores, html_uri)
 
 
-def discover(plane: DataPlane, champion: FactoryModel, batch_id: str) -> SliceSearch:
+def champion_training(plane: DataPlane, registry: Registry) -> pd.DataFrame:
+    """The real rows the champion was trained on, rebuilt from what its MLflow run
+    recorded rather than kept as a copy: the initial champion's reference minus its last
+    batch (checked by row count), a challenger's `labelled_sets(batch_id).train` (checked
+    by content hash). Without that provenance (a model logged outside the loop, rows that
+    changed since) the reference period stands in, with a warning.
+
+    Real rows only, not the accepted synthetic rows a challenger may also have used: they
+    were drawn from a generator fitted on these same rows, so they add no ground truth to
+    a region, and counting them would let the loop close its coverage gaps with its own copies."""
+    version = registry.version_of("champion")
+    run = registry.run_of(version) if version else {}
+    if run.get("factory.role") == "initial":
+        rows = initial_training(plane.reference())
+        if run.get("rows") == str(len(rows)):
+            return rows.reset_index(drop=True)
+    elif "batch_id" in run:
+        rows = labelled_sets(plane, run["batch_id"]).train
+        if run.get("factory.real_hash") == content_hash(rows):
+            return rows
+    LOG.warning("champion version %s: no recorded training set matches its run; "
+                "blind spots compare with the reference period instead", version)
+    return plane.reference()
+
+
+def discover(plane: DataPlane, champion: FactoryModel, batch_id: str, registry: Registry) -> SliceSearch:
     """Error slices of the champion on the newest labelled batch (discovery half), the
-    previous batch's slices' persistence there, and the newest batch's label-free spots."""
+    previous batch's slices' persistence there, and the newest batch's label-free spots.
+    A slice's `train_support` and the coverage gaps count the rows the champion was
+    trained on, not the reference period: the loop has taught it more since."""
+    training = champion_training(plane, registry)
     sets = labelled_sets(plane, batch_id)
     errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
     earlier = [k.split("/")[-1] for k in plane.storage.list("blind_spots")]
     history = [plane.storage.read_parquet(f"blind_spots/{k}") for k in earlier if k.endswith(".parquet") and "." not in k[:-8] and k[:-8] < batch_id]
-    search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=plane.reference(), history=history)
+    search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=training, history=history)
     plane.storage.write_parquet(f"blind_spots/{batch_id}.parquet", blind_spot_table(search.blind_spots, batch_id))
     if history:  # persistence: the previous batch's slices' lift on this labelled batch, as a new table
         plane.storage.write_parquet(f"blind_spots/persistence/{batch_id}.parquet",
                                     persistence_table(history[-1], sets.discovery, errors, plane.spec.target, sets.newest))
     # label-free blind spots of the newest batch itself, kept apart: synthesis targets error slices only
-    current, reference = plane.validated(batch_id), plane.reference()
+    current = plane.validated(batch_id)
     proba = champion.predict_proba(current) if len(current) else []
-    label_free = find_coverage_gaps(current, reference, plane.spec, plane.profile(), proba=proba).blind_spots
-    label_free += find_low_confidence(current, proba, plane.spec, plane.profile(), reference=reference).blind_spots
+    label_free = find_coverage_gaps(current, training, plane.spec, plane.profile(), proba=proba).blind_spots
+    label_free += find_low_confidence(current, proba, plane.spec, plane.profile(), reference=training).blind_spots
     plane.storage.write_parquet(f"blind_spots/label_free/{batch_id}.parquet", blind_spot_table(label_free, batch_id))
     return search
 

@@ -97,6 +97,19 @@ class Registry:
         except MlflowException:
             return None
 
+    def run_of(self, version: str) -> dict[str, str]:
+        """The params and tags of the run that logged a version: what it was trained on.
+        Empty when MLflow knows no such run (e.g. a version registered by hand)."""
+        from mlflow.exceptions import MlflowException
+
+        client = self._client()
+        try:
+            run_id = client.get_model_version(self.model_name, version).run_id
+            run = client.get_run(run_id) if run_id else None
+        except MlflowException:
+            return {}
+        return {**run.data.params, **run.data.tags} if run else {}
+
     def load(self, alias_or_version: str) -> Any:
         """The FactoryModel behind `models:/name@alias` or a version number."""
         import mlflow

@@ -108,7 +108,7 @@ def drift_report(context: dg.AssetExecutionContext, factory: FactoryResource, va
           description="Readable slices of the newest labelled batch where the champion errs significantly more than overall.")
 def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.Output[SliceSearch]:
     champion = factory.registry.load("champion")
-    search = flywheel.discover(factory.plane, champion, context.partition_key)
+    search = flywheel.discover(factory.plane, champion, context.partition_key, factory.registry)
     rows = [dict(predicate=s.predicate, kind=s.kind, metric=s.metric, support=s.support, train_support=s.train_support, error=s.error_rate,
                  error_ci=f"[{s.error_low:.2f}, {s.error_high:.2f}]", lift=s.lift, lift_shrunk=s.lift_shrunk, replication=s.replication,
                  recurrence=s.recurrence, persistence=s.persistence, id=s.id) for s in search.blind_spots]

@@ -13,6 +13,7 @@ from factory.core.blind_spots import slice_lift
 from factory.core.dataset import BATCH
 from factory.core.plane import DataPlane
 from factory.core.profile import profile_reference
+from factory.core.registry import Registry
 from factory.core.storage import Storage
 from factory_tests.core.toy import toy_spec
 
@@ -54,13 +55,14 @@ def plane(tmp_path):
     return plane
 
 
-def test_next_discovery_writes_the_previous_slices_persistence(plane):
+def test_next_discovery_writes_the_previous_slices_persistence(plane, tmp_path):
     model = ErrsOnSC()
-    first = flywheel.discover(plane, model, "2015-04")  # newest labelled batch: 2015-03
+    registry = Registry.at(tmp_path / "home", SPEC.name, plane.storage)  # no champion: training rows are the reference's
+    first = flywheel.discover(plane, model, "2015-04", registry)  # newest labelled batch: 2015-03
     assert first.blind_spots and not plane.storage.exists("blind_spots/persistence/2015-04.parquet")
     before = plane.storage.read_parquet("blind_spots/2015-04.parquet")
 
-    flywheel.discover(plane, model, "2015-05")  # newest labelled batch: 2015-04
+    flywheel.discover(plane, model, "2015-05", registry)  # newest labelled batch: 2015-04
 
     table = plane.storage.read_parquet("blind_spots/persistence/2015-05.parquet")
     assert list(table["blind_spot_id"]) == [s.id for s in first.blind_spots]
