@@ -3,11 +3,15 @@ dense and the training data thin (coverage), or where the model is unsure
 (low_confidence).
 
 Slices are conjunctions of up to three conditions over categorical values and the
-reference profile's quantile bins. Error slices are tested with a one-sided binomial
-test, Benjamini-Hochberg across every slice tested, and ranked by their lift shrunk
-toward 1 by sample size (empirical Bayes), so that a small slice's lucky streak does
-not outrank a large, sure one: raw top-lift slices fade on the next batch. Three-way
-slices are searched only below significant or large two-way slices, SliceLine-style:
+reference profile's quantile bins. Error slices are tested on three rates, each against
+its own overall rate: errors over all rows, misses over the positives, false alarms over
+the negatives (a model that learnt a slice's labels flipped swaps one kind of error for
+the other there, which the overall error rate barely shows). Each rate's slices get a
+one-sided binomial test, Benjamini-Hochberg across every slice of every rate, and each
+rate reports its own top slices, ranked by their lift shrunk toward 1 by sample size
+(empirical Bayes), so that a small slice's lucky streak does not outrank a large, sure
+one: raw top-lift slices fade on the next batch. Three-way slices are searched only
+below significant or large two-way slices, SliceLine-style:
 a child's error count can only drop, so a parent whose errors could not make any
 child significant is never expanded. A slice that a simpler parent explains, or that
 overlaps a better one (Jaccard >= 0.5), is dropped. Significance is not enough to
