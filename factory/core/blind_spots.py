@@ -568,14 +568,6 @@ def recurrence_counts(history: Iterable[pd.DataFrame]) -> dict[str, int]:
     return counts
 
 
-def boost_recurring(spots: Iterable[BlindSpot], history: Iterable[pd.DataFrame], weight: float = RECURRENCE_BOOST) -> tuple[BlindSpot, ...]:
-    """Re-rank blind spots so that predicates earlier batches also reported come first:
-    rank = shrunk lift x (1 + weight x min(recurrence, 3))."""
-    counts = recurrence_counts(history)
-    marked = [replace(s, recurrence=counts.get(s.id, 0)) for s in spots]
-    return tuple(sorted(marked, key=lambda s: -s.lift_shrunk * (1 + weight * min(s.recurrence, 3))))
-
-
 def slice_lift(spot: BlindSpot, labelled: pd.DataFrame, errors: np.ndarray, target: str) -> float | None:
     """The lift of a slice's metric on another labelled set (None when the slice has
     none of the metric's rows there)."""

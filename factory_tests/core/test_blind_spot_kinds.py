@@ -204,8 +204,6 @@ def test_history_favours_recurring_predicates(profile, top_bin):
     assert boosted[0].id == second.id
     assert boosted[0].recurrence == 2
     assert bs.recurrence_counts(history) == {second.id: 2}
-    reranked = bs.boost_recurring(plain, history)
-    assert reranked[0].id == second.id and reranked[0].recurrence == 2
 
 
 def test_persistence_is_the_lift_on_the_next_batch(profile, top_bin):
