@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.blind_spots import blind_spot_table, find_blind_spots
+from factory.core.blind_spots import _children_counts, blind_spot_table, find_blind_spots
 from factory.core.profile import profile_reference
 from factory.core.spec import BlindSpotSettings, replace
 from factory.core.types import BlindSpot, Condition
@@ -86,6 +86,38 @@ def test_planted_single_column_slice_is_not_split(profile):
     # its two-condition children are explained by it and never reported
     assert not any(any(c == Condition("meal", "==", "SC") for c in s.conditions) and len(s.conditions) > 1 for s in spots)
 
+
+def exact_errors(masks_rates: list[tuple[np.ndarray, float]], seed: int) -> np.ndarray:
+    """Exactly round(rate x rows) errors in each (disjoint) mask, on random rows."""
+    rng, errors = np.random.default_rng(seed), np.zeros(N, dtype=int)
+    for mask, rate in masks_rates:
+        idx = np.flatnonzero(mask)
+        errors[rng.choice(idx, int(round(rate * len(idx))), replace=False)] = 1
+    return errors
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_child_worse_than_its_parent_is_reported_beside_it(profile, top_bin, seed):
+    """meal = 'HB' errs at 3x the base rate, and within it long lead times at 5x: the
+    child is not explained by its parent, so both are reported. Tested against every
+    significant slice (about 50) instead of the parent's own children, the child's
+    excess over its parent did not count."""
+    df = frame(seed=20 + seed)
+    parent = (df["meal"] == "HB").to_numpy()
+    child = parent & (df["lead_time"] >= top_bin).to_numpy()
+    errors = exact_errors([(child, 0.25), (parent & ~child, 0.15), (~parent, 0.05)], seed)
+
+    predicates = [s.predicate for s in find_blind_spots(df, errors, SPEC, profile).blind_spots]
+
+    assert predicates[:2] == [f"lead_time >= {top_bin:g} AND meal = 'HB'", "meal = 'HB'"]
+
+
+def test_children_are_counted_per_parent_and_metric():
+    a, b, c = Condition("meal", "==", "SC"), Condition("lead_time", ">=", 100.0), Condition("hotel", "==", "City Hotel")
+    counts = _children_counts([("error", (b, a)), ("error", (b, a, c)), ("miss", (b, a))])
+    assert counts[("error", (a,))] == 2 and counts[("error", (b,))] == 2 and counts[("error", (c,))] == 1
+    assert counts[("error", (b, a))] == 1 and counts[("miss", (a,))] == 1
+    assert ("error", (b, a, c)) not in counts  # nothing refines it
 
 def test_train_support_counts_reference_rows(profile):
     df = frame(seed=4)
