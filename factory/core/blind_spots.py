@@ -576,7 +576,9 @@ def find_low_confidence(
 # -- persistence across batches -------------------------------------------------------
 
 def recurrence_counts(history: Iterable[pd.DataFrame]) -> dict[str, int]:
-    """How many earlier batches reported each blind-spot id (a join on the stable id)."""
+    """How many earlier batches reported each blind-spot id (a join on the stable id).
+    The id names the predicate, not the metric: a region that failed as a miss slice
+    last month and as an error slice now is one region failing again."""
     counts: dict[str, int] = {}
     for table in history:
         if table is None or not len(table) or "blind_spot_id" not in table.columns:
