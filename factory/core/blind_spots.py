@@ -241,15 +241,17 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callable[[object], BlindSpot],
-            worse: Callable[[object, object], bool] | None, miss: pd.Series | None = None, max_miss: float = 1.0,
+            worse: Callable[[object, object], bool], miss: pd.Series | None = None, max_miss: float = 1.0,
             masks: list[np.ndarray] | None = None) -> list[BlindSpot]:
     """Walk `table` (significant slices, best `rank` first): drop a slice that a
     simpler significant parent explains (the parent's `lift_low` reaches REDUNDANT x
-    its own, or, given `worse`, the slice is not significantly worse than the parent),
-    or one overlapping a slice already chosen; stop at `limit`. `miss`: each slice's
-    probability of not replicating; a slice is skipped when it would lift the chosen
-    slices' mean above `max_miss` (a Bayesian false-discovery bound on what is
-    reported). `masks`: rows of slices chosen before (another metric's), extended in place."""
+    its own, or the slice is not significantly `worse` than the parent), or one
+    overlapping a slice already chosen; stop at `limit`. Without the second rule a
+    noisy refinement of a real slice (one more condition, a few lucky rows) outranks
+    it. `miss`: each slice's probability of not replicating; a slice is skipped when it
+    would lift the chosen slices' mean above `max_miss` (a Bayesian false-discovery
+    bound on what is reported). `masks`: rows of slices chosen before (another
+    metric's), extended in place."""
     rows = {r.conditions: r for r in table.itertuples()}
     chosen: list[BlindSpot] = []
     masks = [] if masks is None else masks
@@ -259,8 +261,7 @@ def _select(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callabl
             continue
         columns = _columns(r.conditions)
         parents = [rows.get(_by_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
-        if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or (worse is not None and not worse(r, p)))
-               for p in parents):
+        if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or not worse(r, p)) for p in parents):
             continue
         spot = build(r)
         mask = spot.mask(frame).to_numpy()
@@ -365,7 +366,7 @@ def find_blind_spots(
         """Significantly worse than the parent, Bonferroni over the parent's significant
         children. Over all candidates instead (as the label-free kinds do) dropped nearly
         every child of a significant parent for its broader, weaker rows: on the hotel
-        replay the error slices reported then kept a lift of 1.44 on the next batch, 1.54 now."""
+        replay the error slices reported then kept a lift of 1.44 on the next batch, 1.52 now."""
         return stats.binom.sf(child.errors - 1, child.support, parent.error_rate) <= settings.alpha / children[(parent.metric, parent.conditions)]
 
     chosen: list[BlindSpot] = []
