@@ -5,6 +5,11 @@ what each cycle recorded: the backtest of every model on the following batch's r
 rows, overall and inside that cycle's blind spots (found before the batch arrived).
 "factory" is the model serving after the cycle's promotion decision.
 
+Beyond the issue's keys, `*_spot_auc` and `lift_spot_auc` score each blind spot on its
+own (ROC AUC on the batch's rows inside it, averaged over the spots where both classes
+occur, then over cycles): the union of a cycle's spots can cover most of a batch, so
+`bs_auc` alone can hide a gain or a loss inside one spot.
+
     python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR]
 
 Prints a per-cycle table, then a final JSON line.
@@ -44,11 +49,19 @@ def cycle_records(storage, batches: list[str]) -> list[dict]:
         serving = evaluation["backtest_challenger" if promoted else "backtest_champion"]
         record = {"batch": batch, "promoted": promoted, "synthetic_used": challenger.uses_synthetic}
         record.update({f"factory_{k}": serving[v] for k, v in METRICS.items()})
+        record["factory_spot_auc"] = spot_auc(serving)
         for name in BASELINES:
             back = baselines[name]["backtest"]
             record.update({f"{name}_{k}": back[v] for k, v in METRICS.items()})
+            record[f"{name}_spot_auc"] = spot_auc(back)
         records.append(record)
     return records
+
+
+def spot_auc(scores: dict) -> float | None:
+    """Mean ROC AUC over the blind spots where it is defined (both classes present: the
+    same spots for every model, since they share the rows)."""
+    return _mean([s["auc"] for s in scores.get("spots", [])])
 
 
 def summarise(records: list[dict]) -> dict:
@@ -66,13 +79,19 @@ def summarise(records: list[dict]) -> dict:
                                 else r["factory_bs_auc"] - r[f"{best_bs}_bs_auc"] for r in records])
     out["lift_bs_f1"] = _mean([None if r["factory_bs_f1"] is None or r[f"{best_f1}_bs_f1"] is None
                                else r["factory_bs_f1"] - r[f"{best_f1}_bs_f1"] for r in records])
+    for who in ("factory",) + BASELINES:
+        out[f"{who}_spot_auc"] = _mean([r[f"{who}_spot_auc"] for r in records])
+    best_spot = max(BASELINES, key=lambda b: out[f"{b}_spot_auc"] or -1)
+    out["best_baseline_spot_auc"] = out[f"{best_spot}_spot_auc"]
+    out["lift_spot_auc"] = _mean([None if r["factory_spot_auc"] is None or r[f"{best_spot}_spot_auc"] is None
+                                  else r["factory_spot_auc"] - r[f"{best_spot}_spot_auc"] for r in records])
     out["synthetic_earned"] = _mean([float(r["synthetic_used"]) for r in records])
     out["promotions"] = sum(bool(r["promoted"]) for r in records)
     return out
 
 
 def print_table(records: list[dict]) -> None:
-    cols = ["batch", "promoted", "synthetic_used"] + [f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in METRICS]
+    cols = ["batch", "promoted", "synthetic_used"] + [f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in (*METRICS, "spot_auc")]
     print("  ".join(c[:14].rjust(14) for c in cols))
     for r in records:
         print("  ".join((f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))[:14].rjust(14) for c in cols))

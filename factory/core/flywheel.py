@@ -305,9 +305,26 @@ def evaluate(plane: DataPlane, registry: Registry, batch_id: str, challenger_ver
         backtest("champion", champion), backtest("challenger", challenger),
         compare_models(challenger, champion, sets.holdout, spec, spots),
     )
+    registry.log_metrics(challenger_version, {
+        **scores_metrics("gate.champion", result.gate_champion), **scores_metrics("gate.challenger", result.gate_challenger),
+        **scores_metrics("backtest.champion", result.backtest_champion), **scores_metrics("backtest.challenger", result.backtest_challenger),
+        **{f"gate.diff.{k}": v for k, v in asdict(result.comparison).items()},
+    })
     plane.storage.write_json(f"evaluation/{batch_id}.json", asdict(result))
     plane.storage.write_parquet(f"evaluation/{batch_id}.parquet", evaluation_table(result, batch_id))
     return result
+
+
+def scores_metrics(prefix: str, scores: ModelScores | None) -> dict[str, float | None]:
+    """A model's scores as MLflow metrics: `<prefix>.<metric>` overall and on the union,
+    `<prefix>.spot.<id>.<error metric>.<metric>` per blind spot."""
+    if scores is None:
+        return {}
+    out = {f"{prefix}.{k}": v for k, v in asdict(scores).items() if k not in ("model", "spots")}
+    for spot in scores.spots:
+        key = f"{prefix}.spot.{spot.blind_spot_id}.{spot.metric}"
+        out.update({f"{key}.{k}": v for k, v in asdict(spot).items() if k not in ("blind_spot_id", "metric", "predicate")})
+    return out
 
 
 def evaluation_table(result: Evaluation, batch_id: str) -> pd.DataFrame:
@@ -335,9 +352,11 @@ def promote_if_better(plane: DataPlane, registry: Registry, batch_id: str, evalu
     return promote, reason
 
 
-def run_baselines(plane: DataPlane, registry: Registry, batch_id: str, spots: list[BlindSpot], offered_rows: int) -> dict[str, dict]:
+def run_baselines(plane: DataPlane, registry: Registry, batch_id: str, spots: list[BlindSpot], offered_rows: int,
+                  cycle_version: str) -> dict[str, dict]:
     """Every baseline scored on the gate's holdout and on the backtest batch, the same
-    real rows the champion and challenger are judged on."""
+    real rows the champion and challenger are judged on; logged to the cycle's run (the
+    challenger's, `cycle_version`) as `baseline.<name>.<set>.<metric>`."""
     spec = plane.spec
     sets = labelled_sets(plane, batch_id)
     untargeted = untargeted_rows(sets.train, offered_rows, spec, plane.profile(), cycle=batch_id)
@@ -345,10 +364,11 @@ def run_baselines(plane: DataPlane, registry: Registry, batch_id: str, spots: li
     models["frozen"] = registry.load(registry.first_version())
     current = plane.validated(batch_id)
     current = current[current[spec.target].notna()]
-    scores = {
-        name: {"gate": asdict(score_model(name, model, sets.holdout, spec, spots)),
-               "backtest": asdict(score_model(name, model, current, spec, spots)) if len(current) else None}
-        for name, model in sorted(models.items())
-    }
+    scored = {name: {"gate": score_model(name, model, sets.holdout, spec, spots),
+                     "backtest": score_model(name, model, current, spec, spots) if len(current) else None}
+              for name, model in sorted(models.items())}
+    registry.log_metrics(cycle_version, {k: v for name, sets_ in scored.items() for kind, s in sets_.items()
+                                         for k, v in scores_metrics(f"baseline.{name}.{kind}", s).items()})
+    scores = {name: {kind: asdict(s) if s else None for kind, s in sets_.items()} for name, sets_ in scored.items()}
     plane.storage.write_json(f"evaluation/{batch_id}.baselines.json", scores)
     return scores

@@ -88,6 +88,18 @@ class Registry:
         client.set_registered_model_alias(self.model_name, "challenger", version)
         return run.info.run_id, version
 
+    def log_metrics(self, version: str, metrics: dict[str, float | None]) -> None:
+        """Add metrics to the finished run that logged a version: the cycle's evaluation
+        and baselines are known only after the challenger's run has closed."""
+        from mlflow.entities import Metric
+
+        client = self._client()
+        run_id = client.get_model_version(self.model_name, version).run_id
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
+        for start in range(0, len(batch), 1000):  # MLflow takes at most 1,000 metrics per call
+            client.log_batch(run_id, metrics=batch[start:start + 1000])
+
     def version_of(self, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
 

@@ -17,7 +17,8 @@ import pandas as pd
 
 from factory.core.dataset import BATCH
 from factory.core.spec import DatasetSpec
-from factory.core.types import BlindSpot, Comparison, ModelScores
+from factory.core.metrics import classifier_metrics, point_and_interval, resample_counts, roc_auc
+from factory.core.types import BlindSpot, Comparison, ModelScores, SpotScores
 
 THRESHOLD = 0.5
 
@@ -113,54 +114,6 @@ def split_holdout(batch: pd.DataFrame, share: float, seed: int = 0) -> tuple[pd.
     return batch[~is_holdout], batch[is_holdout]
 
 
-def _two_classes(y: np.ndarray) -> bool:
-    return len(np.unique(y)) == 2
-
-
-def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, p)) if _two_classes(y) else None
-
-
-def _pr_auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(y, p)) if _two_classes(y) else None
-
-
-def _f1(y: np.ndarray, pred: np.ndarray) -> float | None:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, pred, zero_division=0)) if len(y) else None
-
-
-def _recall(y: np.ndarray, pred: np.ndarray) -> float | None:
-    return float(pred[y == 1].mean()) if (y == 1).any() else None
-
-
-def _interval(values: list[float]) -> tuple[float | None, float | None]:
-    if len(values) < 20:
-        return None, None
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
-
-
-def _bootstrap(y: np.ndarray, p: np.ndarray, pred: np.ndarray, rounds: int, seed: int) -> dict[str, tuple]:
-    """95% percentile intervals of ROC AUC and F1 over bootstrap resamples of the rows."""
-    from sklearn.metrics import f1_score, roc_auc_score
-
-    if len(y) < 10:
-        return {"auc": (None, None), "f1": (None, None)}
-    rng = np.random.default_rng(seed)
-    aucs, f1s = [], []
-    for _ in range(rounds):
-        idx = rng.integers(0, len(y), len(y))
-        f1s.append(f1_score(y[idx], pred[idx], zero_division=0))
-        if _two_classes(y[idx]):
-            aucs.append(roc_auc_score(y[idx], p[idx]))
-    return {"auc": _interval(aucs), "f1": _interval(f1s)}
-
-
 def spots_mask(df: pd.DataFrame, blind_spots: list[BlindSpot] | tuple[BlindSpot, ...]) -> np.ndarray:
     """True for rows inside any of the blind spots."""
     inside = np.zeros(len(df), dtype=bool)
@@ -169,50 +122,59 @@ def spots_mask(df: pd.DataFrame, blind_spots: list[BlindSpot] | tuple[BlindSpot,
     return inside
 
 
+MIN_INTERVAL_ROWS = 10  # fewer rows than this: a value, no interval
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray, q: np.ndarray | None = None) -> dict[str, tuple]:
+    """Each metric as (value, low, high) on the rows the weights' columns cover; None
+    where undefined (no rows, a single class), no interval on too few rows."""
+    if not len(y):
+        return {k: (None, None, None) for k in ("auc", "pr_auc", "f1", "recall")}
+    out = classifier_metrics(y, p, pred, w, q)
+    return out if len(y) >= MIN_INTERVAL_ROWS else {k: (v[0], None, None) for k, v in out.items()}
+
+
+def _fields(metrics: dict[str, tuple], prefix: str = "") -> dict[str, float | None]:
+    out = {}
+    for name, (value, low, high) in metrics.items():
+        out.update({f"{prefix}{name}": value, f"{prefix}{name}_low": low, f"{prefix}{name}_high": high})
+    return out
+
+
 def score_model(name: str, model: FactoryModel, labelled: pd.DataFrame, spec: DatasetSpec,
                 blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), rounds: int = 200) -> ModelScores:
-    """Metrics on real labelled rows, overall and on the union of the blind spots.
+    """Metrics on real labelled rows: overall, on the union of the blind spots, and in
+    each blind spot, every one with a bootstrap 95% interval (the same resamples for all).
     Threshold-free metrics (ROC AUC, PR AUC) decide; F1 and recall are reported."""
-    from sklearn.metrics import brier_score_loss
-
     y = labelled[spec.target].astype(int).to_numpy()
     p = model.predict_proba(labelled)
     pred = (p >= model.threshold).astype(int)
+    w = resample_counts(len(y), rounds, seed=1)
+    overall = _metrics(y, p, pred, w, model.calibrated_proba(labelled) if len(y) else None)
     inside = spots_mask(labelled, blind_spots)
-    overall = _bootstrap(y, p, pred, rounds, seed=1)
-    spots = _bootstrap(y[inside], p[inside], pred[inside], rounds, seed=2)
-    return ModelScores(
-        model=name, rows=len(labelled), auc=_auc(y, p), f1=_f1(y, pred), recall=_recall(y, pred),
-        bs_rows=int(inside.sum()), bs_auc=_auc(y[inside], p[inside]), bs_f1=_f1(y[inside], pred[inside]),
-        auc_low=overall["auc"][0], auc_high=overall["auc"][1], bs_auc_low=spots["auc"][0], bs_auc_high=spots["auc"][1],
-        pr_auc=_pr_auc(y, p), brier=float(brier_score_loss(y, model.calibrated_proba(labelled))) if len(y) else None,
-        bs_pr_auc=_pr_auc(y[inside], p[inside]), bs_recall=_recall(y[inside], pred[inside]),
-        f1_low=overall["f1"][0], f1_high=overall["f1"][1], bs_f1_low=spots["f1"][0], bs_f1_high=spots["f1"][1],
-    )
+    union = _metrics(y[inside], p[inside], pred[inside], w[:, inside])
+    spots = []
+    for spot in blind_spots:
+        m = spot.mask(labelled).to_numpy()
+        values = _metrics(y[m], p[m], pred[m], w[:, m])
+        spots.append(SpotScores(spot.id, spot.metric if spot.kind == "error" else spot.kind, spot.predicate,
+                                rows=int(m.sum()), positives=int(y[m].sum()), **_fields(values)))
+    return ModelScores(model=name, rows=len(labelled), bs_rows=int(inside.sum()), spots=tuple(spots),
+                       **_fields(overall), **_fields(union, prefix="bs_"))
 
 
 def compare_models(challenger: FactoryModel, champion: FactoryModel, labelled: pd.DataFrame, spec: DatasetSpec,
                    blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), rounds: int = 300, seed: int = 0) -> Comparison:
     """Paired bootstrap of ROC AUC differences: both models scored on the same resamples,
     so the interval reflects the difference, not each model's own noise."""
-    from sklearn.metrics import roc_auc_score
-
     y = labelled[spec.target].astype(int).to_numpy()
     pa, pb = challenger.predict_proba(labelled), champion.predict_proba(labelled)
     inside = spots_mask(labelled, blind_spots)
-    rng = np.random.default_rng(seed)
+    w = resample_counts(len(y), rounds, seed)
 
     def paired(sel: np.ndarray) -> tuple[float | None, float | None, float | None]:
-        ys, a, b = y[sel], pa[sel], pb[sel]
-        if not _two_classes(ys):
-            return None, None, None
-        diffs = []
-        for _ in range(rounds):
-            idx = rng.integers(0, len(ys), len(ys))
-            if _two_classes(ys[idx]):
-                diffs.append(roc_auc_score(ys[idx], a[idx]) - roc_auc_score(ys[idx], b[idx]))
-        low, high = _interval(diffs)
-        return float(roc_auc_score(ys, a) - roc_auc_score(ys, b)), low, high
+        diffs = roc_auc(y[sel], pa[sel], w[:, sel]) - roc_auc(y[sel], pb[sel], w[:, sel])
+        return point_and_interval(diffs)
 
     overall = paired(np.ones(len(y), dtype=bool))
     spots = paired(inside) if inside.any() else (None, None, None)

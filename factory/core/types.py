@@ -192,6 +192,30 @@ class BlindSpot:
 
 
 @dataclass(frozen=True)
+class SpotScores:
+    """One model's metrics inside one blind spot, each with its bootstrap 95% interval:
+    the union of the blind spots can cover most of a batch, a single spot does not."""
+
+    blind_spot_id: str
+    metric: str  # the blind spot's error metric (or kind, for label-free spots)
+    predicate: str
+    rows: int
+    positives: int
+    auc: float | None = None
+    auc_low: float | None = None
+    auc_high: float | None = None
+    pr_auc: float | None = None
+    pr_auc_low: float | None = None
+    pr_auc_high: float | None = None
+    f1: float | None = None
+    f1_low: float | None = None
+    f1_high: float | None = None
+    recall: float | None = None
+    recall_low: float | None = None
+    recall_high: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelScores:
     """Metrics of one model on one real labelled set, overall and inside the blind spots."""
 
@@ -215,6 +239,17 @@ class ModelScores:
     f1_high: float | None = None
     bs_f1_low: float | None = None
     bs_f1_high: float | None = None
+    pr_auc_low: float | None = None
+    pr_auc_high: float | None = None
+    recall_low: float | None = None
+    recall_high: float | None = None
+    brier_low: float | None = None
+    brier_high: float | None = None
+    bs_pr_auc_low: float | None = None
+    bs_pr_auc_high: float | None = None
+    bs_recall_low: float | None = None
+    bs_recall_high: float | None = None
+    spots: tuple[SpotScores, ...] = ()  # each blind spot on its own
 
 
 @dataclass(frozen=True)

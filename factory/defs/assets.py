@@ -182,7 +182,12 @@ def evaluation(context: dg.AssetExecutionContext, factory: FactoryResource, chal
     result = flywheel.evaluate(factory.plane, factory.registry, context.partition_key, challenger.version, list(blind_spots.blind_spots))
     rows = [dict(set=s, **{k: asdict(m)[k] for k in ("model", "rows", "auc", "auc_low", "auc_high", "bs_auc", "pr_auc", "f1", "bs_f1", "brier")}) for s, m in
             (("gate", result.gate_champion), ("gate", result.gate_challenger), ("backtest", result.backtest_champion), ("backtest", result.backtest_challenger)) if m]
+    per_spot = [dict(blind_spot=a.predicate, metric=a.metric, rows=a.rows, champion_auc=a.auc, challenger_auc=b.auc,
+                     challenger_auc_low=b.auc_low, challenger_auc_high=b.auc_high)
+                for a, b in zip(result.gate_champion.spots, result.gate_challenger.spots)]
     meta = {"scores": _md(plain(rows)), **{k: v for k, v in plain(asdict(result.comparison)).items() if v is not None}}
+    if per_spot:
+        meta["per_blind_spot"] = _md(plain(per_spot))
     for name, m in (("champion", result.backtest_champion), ("challenger", result.backtest_challenger)):
         if m is not None:
             meta.update({f"backtest_{name}_auc": plain(m.auc) or 0.0, f"backtest_{name}_bs_f1": plain(m.bs_f1) or 0.0})
@@ -195,9 +200,11 @@ def evaluation(context: dg.AssetExecutionContext, factory: FactoryResource, chal
 
 @dg.asset(group_name=LOOP, partitions_def=batches,
           description="What a careful team gets without the factory, on the same real rows: frozen first model, real-only retrain, recency-weighted retrain, SMOTE-NC, untargeted synthetic rows.")
-def baselines(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_validation: str, blind_spots: SliceSearch) -> dg.Output[dict]:
+def baselines(context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_validation: str, blind_spots: SliceSearch,
+              challenger: flywheel.Challenger) -> dg.Output[dict]:
     offered = len(factory.plane.storage.read_parquet(synthetic_validation))
-    scores = flywheel.run_baselines(factory.plane, factory.registry, context.partition_key, list(blind_spots.blind_spots), offered)
+    scores = flywheel.run_baselines(factory.plane, factory.registry, context.partition_key, list(blind_spots.blind_spots), offered,
+                                    cycle_version=challenger.version)
     rows = [dict(baseline=name, set=kind, **{k: (s[kind] or {}).get(k) for k in ("auc", "bs_auc", "f1", "bs_f1")})
             for name, s in scores.items() for kind in ("gate", "backtest") if s[kind]]
     return dg.Output(scores, metadata={"baselines": _md(plain(rows)), "untargeted_rows": offered})

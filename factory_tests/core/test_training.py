@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from factory.core.dataset import BATCH
+from factory.core.flywheel import scores_metrics
 from factory.core.spec import PromotionSettings, replace
 from factory.core.training import (
     compare_models, decide_promotion, prefer_synthetic, recency_weights, score_model, split_holdout, train_model,
@@ -44,6 +45,32 @@ def test_scores_inside_blind_spots(model, small_spec, hotel_batch):
     assert scores.bs_rows == int((batch["hotel"] == "Resort Hotel").sum())
     assert 0.5 < scores.bs_auc <= 1
     assert scores.bs_auc_low <= scores.bs_auc <= scores.bs_auc_high
+
+
+def test_each_blind_spot_is_scored_on_its_own_rows(model, small_spec, hotel_batch):
+    from sklearn.metrics import roc_auc_score
+
+    batch = hotel_batch("2016-08")
+    spots = [BlindSpot((Condition("hotel", "==", name),), "error", 100, 30, 0.3, 0.2, 0.4, 0.15, 2.0, 1e-5, 0.3, metric=metric)
+             for name, metric in (("Resort Hotel", "miss"), ("City Hotel", "error"), ("Atlantis", "error"))]
+    scores = score_model("champion", model, batch, small_spec, spots)
+    resort, city, nowhere = scores.spots
+    assert (resort.blind_spot_id, resort.metric, resort.predicate) == (spots[0].id, "miss", "hotel = 'Resort Hotel'")
+    y, p = batch[small_spec.target].astype(int), model.predict_proba(batch)
+    for spot in (resort, city):
+        rows = (batch["hotel"] == spot.predicate.split("'")[1]).to_numpy()
+        assert (spot.rows, spot.positives) == (rows.sum(), y[rows].sum())
+        assert spot.auc == pytest.approx(roc_auc_score(y[rows], p[rows]))
+        assert spot.auc_low < spot.auc < spot.auc_high and spot.recall_low < spot.recall < spot.recall_high
+    assert resort.auc != city.auc
+    assert nowhere.rows == 0 and nowhere.auc is None and nowhere.f1 is None
+    assert scores.bs_rows == len(batch)  # the two hotels together are the whole batch
+    assert scores.bs_auc == pytest.approx(scores.auc)
+    # as MLflow metrics: one key per blind spot, error metric and measure
+    logged = scores_metrics("backtest.champion", scores)
+    assert logged[f"backtest.champion.spot.{spots[0].id}.miss.auc"] == resort.auc
+    assert logged[f"backtest.champion.spot.{spots[1].id}.error.rows"] == city.rows
+    assert logged["backtest.champion.bs_auc"] == scores.bs_auc
 
 
 def test_model_scores_raw_frames_with_unseen_categories(model, small_spec, hotel_batch):

@@ -66,6 +66,13 @@ def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, s
     assert set(tidy["column"]) <= set(bootstrapped.spec.features) and len(tidy) > 10
     # the challenger run is in MLflow with params, metrics and a model version
     chall = result.output_for_node("challenger")
+    # the cycle's run also holds the evaluation and every baseline (per blind spot: test_training)
+    registry = bootstrapped.registry
+    run = registry._client().get_run(registry._client().get_model_version(registry.model_name, chall.version).run_id)
+    logged = run.data.metrics
+    assert logged["gate.challenger.auc"] == evaluation.gate_challenger.auc
+    assert logged["backtest.champion.auc"] == evaluation.backtest_champion.auc
+    assert logged["baseline.recency.backtest.auc"] == result.output_for_node("baselines")["recency"]["backtest"]["auc"]
     assert bootstrapped.registry.load(chall.version).predict_proba(batch_frame(small_dataset, batch_id)).shape == (len(batch_frame(small_dataset, batch_id)),)
 
 

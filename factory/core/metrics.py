@@ -1,0 +1,99 @@
+"""Classifier metrics on real labelled rows with bootstrap intervals, vectorised.
+
+A bootstrap resample is a row of counts (how often each row was drawn). ROC AUC,
+average precision, F1, recall and Brier of every resample then come from one sort and
+a few cumulative sums, not one scikit-learn call per resample. That is what makes
+per-blind-spot intervals affordable: a cycle scores seven models on two sets, each
+with a dozen blind spots and 200 resamples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_RESAMPLES = 20  # fewer defined resamples than this: no interval
+
+
+def resample_counts(n: int, rounds: int, seed: int) -> np.ndarray:
+    """(rounds, n) counts of each row in `rounds` resamples of n rows with replacement;
+    row 0 is the sample itself (all ones), so column subsets keep the point estimate."""
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, n, (rounds, n)) + (np.arange(rounds) * n)[:, None]
+    counts = np.bincount(drawn.ravel(), minlength=rounds * n).reshape(rounds, n)
+    return np.vstack([np.ones((1, n), dtype=counts.dtype), counts])
+
+
+def _grouped(w: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted positives and negatives per group of tied scores, groups in `order`."""
+    wy = w * y
+    positives = np.add.reduceat(wy[:, order], starts, axis=1)
+    negatives = np.add.reduceat((w - wy)[:, order], starts, axis=1)
+    return positives, negatives
+
+
+def _ties(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(scores, kind="mergesort")
+    ranked = scores[order]
+    return order, np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+
+
+def roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """ROC AUC per row of weights (Mann-Whitney, ties count half); NaN for a single class."""
+    if not len(y):
+        return np.full(len(w), np.nan)
+    pos, neg = _grouped(w, y, *_ties(p))
+    below = np.cumsum(neg, axis=1) - neg
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), (pos * (below + neg / 2)).sum(axis=1) / (n_pos * n_neg), np.nan)
+
+
+def average_precision(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Average precision (scikit-learn's step definition) per row of weights; NaN for a single class."""
+    if not len(y):
+        return np.full(len(w), np.nan)
+    pos, neg = _grouped(w, y, *_ties(-p))  # highest scores first
+    tp, flagged = np.cumsum(pos, axis=1), np.cumsum(pos + neg, axis=1)
+    precision = np.divide(tp, flagged, out=np.zeros_like(tp, dtype=float), where=flagged > 0)
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), (pos * precision).sum(axis=1) / n_pos, np.nan)
+
+
+def f1_recall(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F1 (0 when nothing is positive or flagged) and recall of the positive class (NaN
+    without positives) per row of weights."""
+    tp, fp, fn = w @ (y * pred), w @ ((1 - y) * pred), w @ (y * (1 - pred))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+    return f1, recall
+
+
+def brier(y: np.ndarray, q: np.ndarray, w: np.ndarray) -> np.ndarray:
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, w @ (q - y) ** 2 / total, np.nan)
+
+
+def point_and_interval(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """(value on the sample itself, 2.5% and 97.5% percentiles over the resamples)."""
+    point = None if not np.isfinite(values[0]) else float(values[0])
+    rest = values[1:][np.isfinite(values[1:])]
+    if point is None or rest.size < MIN_RESAMPLES:
+        return point, None, None
+    low, high = np.percentile(rest, [2.5, 97.5])
+    return point, float(low), float(high)
+
+
+def classifier_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
+                       q: np.ndarray | None = None) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """Every metric as (value, low, high) from one weights matrix (see resample_counts):
+    ROC AUC, PR AUC, F1, recall, and Brier on calibrated probabilities `q` when given."""
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    f1, recall = f1_recall(y, pred, w)
+    out = {"auc": point_and_interval(roc_auc(y, p, w)), "pr_auc": point_and_interval(average_precision(y, p, w)),
+           "f1": point_and_interval(f1), "recall": point_and_interval(recall)}
+    if q is not None:
+        out["brier"] = point_and_interval(brier(y, q, w))
+    return out
