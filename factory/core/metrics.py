@@ -9,18 +9,32 @@ with a dozen blind spots and 200 resamples.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 MIN_RESAMPLES = 20  # fewer defined resamples than this: no interval
 
 
+MAX_CELLS = 4_000_000  # resample counts held at once (rows x resamples): bounded memory on big batches
+
+
 def resample_counts(n: int, rounds: int, seed: int) -> np.ndarray:
-    """(rounds, n) counts of each row in `rounds` resamples of n rows with replacement;
-    row 0 is the sample itself (all ones), so column subsets keep the point estimate."""
+    """(rounds + 1, n) counts of each row in `rounds` resamples of n rows with
+    replacement; row 0 is the sample itself (all ones), so the point estimate comes out
+    of the same call and column subsets (one blind spot's rows) keep it."""
+    return np.vstack(list(resample_chunks(n, rounds, seed, max_cells=max(n, 1) * (rounds + 1))))
+
+
+def resample_chunks(n: int, rounds: int, seed: int, max_cells: int = MAX_CELLS) -> Iterator[np.ndarray]:
+    """The same counts in chunks of at most `max_cells` cells (the sample itself first)."""
     rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, n, (rounds, n)) + (np.arange(rounds) * n)[:, None]
-    counts = np.bincount(drawn.ravel(), minlength=rounds * n).reshape(rounds, n)
-    return np.vstack([np.ones((1, n), dtype=counts.dtype), counts])
+    yield np.ones((1, n), dtype=np.int64)
+    step = max(1, max_cells // max(n, 1))
+    for start in range(0, rounds, step):
+        k = min(step, rounds - start)
+        drawn = rng.integers(0, n, (k, n)) + (np.arange(k) * n)[:, None]
+        yield np.bincount(drawn.ravel(), minlength=k * n).reshape(k, n)
 
 
 def _grouped(w: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,14 +100,19 @@ def point_and_interval(values: np.ndarray) -> tuple[float | None, float | None, 
     return point, float(low), float(high)
 
 
-def classifier_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
-                       q: np.ndarray | None = None) -> dict[str, tuple[float | None, float | None, float | None]]:
-    """Every metric as (value, low, high) from one weights matrix (see resample_counts):
-    ROC AUC, PR AUC, F1, recall, and Brier on calibrated probabilities `q` when given."""
+def metric_values(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
+                  q: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every metric per row of weights: ROC AUC, PR AUC, F1, recall, and Brier on
+    calibrated probabilities `q` when given."""
     y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
     f1, recall = f1_recall(y, pred, w)
-    out = {"auc": point_and_interval(roc_auc(y, p, w)), "pr_auc": point_and_interval(average_precision(y, p, w)),
-           "f1": point_and_interval(f1), "recall": point_and_interval(recall)}
+    out = {"auc": roc_auc(y, p, w), "pr_auc": average_precision(y, p, w), "f1": f1, "recall": recall}
     if q is not None:
-        out["brier"] = point_and_interval(brier(y, q, w))
+        out["brier"] = brier(y, q, w)
     return out
+
+
+def classifier_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
+                       q: np.ndarray | None = None) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """Every metric as (value, low, high) from one weights matrix whose row 0 is the sample."""
+    return {k: point_and_interval(v) for k, v in metric_values(y, p, pred, w, q).items()}

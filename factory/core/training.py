@@ -17,7 +17,7 @@ import pandas as pd
 
 from factory.core.dataset import BATCH
 from factory.core.spec import DatasetSpec
-from factory.core.metrics import classifier_metrics, point_and_interval, resample_counts, roc_auc
+from factory.core.metrics import metric_values, point_and_interval, resample_chunks, roc_auc
 from factory.core.types import BlindSpot, Comparison, ModelScores, SpotScores
 
 THRESHOLD = 0.5
@@ -125,13 +125,28 @@ def spots_mask(df: pd.DataFrame, blind_spots: list[BlindSpot] | tuple[BlindSpot,
 MIN_INTERVAL_ROWS = 10  # fewer rows than this: a value, no interval
 
 
-def _metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray, q: np.ndarray | None = None) -> dict[str, tuple]:
-    """Each metric as (value, low, high) on the rows the weights' columns cover; None
-    where undefined (no rows, a single class), no interval on too few rows."""
-    if not len(y):
-        return {k: (None, None, None) for k in ("auc", "pr_auc", "f1", "recall")}
-    out = classifier_metrics(y, p, pred, w, q)
-    return out if len(y) >= MIN_INTERVAL_ROWS else {k: (v[0], None, None) for k, v in out.items()}
+def _bootstrap(y: np.ndarray, p: np.ndarray, pred: np.ndarray, masks: dict[str, np.ndarray], rounds: int, seed: int,
+               q: np.ndarray | None = None) -> dict[str, dict[str, tuple]]:
+    """Each metric as (value, low, high) on each mask's rows, every mask read off the
+    same resamples of all rows (taken in chunks, so memory stays bounded). None where
+    undefined (no rows, a single class); no interval on fewer than MIN_INTERVAL_ROWS.
+    `q` (calibrated probabilities) adds the Brier score on the first mask."""
+    parts: dict[str, dict[str, list]] = {key: {} for key in masks}
+    for w in resample_chunks(len(y), rounds, seed):
+        for i, (key, m) in enumerate(masks.items()):
+            if m.any():
+                values = metric_values(y[m], p[m], pred[m], w[:, m], q[m] if q is not None and i == 0 else None)
+                for name, v in values.items():
+                    parts[key].setdefault(name, []).append(v)
+    out = {}
+    for key, m in masks.items():
+        if not m.any():
+            out[key] = {k: (None, None, None) for k in ("auc", "pr_auc", "f1", "recall")}
+            continue
+        out[key] = {name: point_and_interval(np.concatenate(v)) for name, v in parts[key].items()}
+        if m.sum() < MIN_INTERVAL_ROWS:
+            out[key] = {name: (v[0], None, None) for name, v in out[key].items()}
+    return out
 
 
 def _fields(metrics: dict[str, tuple], prefix: str = "") -> dict[str, float | None]:
@@ -149,18 +164,15 @@ def score_model(name: str, model: FactoryModel, labelled: pd.DataFrame, spec: Da
     y = labelled[spec.target].astype(int).to_numpy()
     p = model.predict_proba(labelled)
     pred = (p >= model.threshold).astype(int)
-    w = resample_counts(len(y), rounds, seed=1)
-    overall = _metrics(y, p, pred, w, model.calibrated_proba(labelled) if len(y) else None)
-    inside = spots_mask(labelled, blind_spots)
-    union = _metrics(y[inside], p[inside], pred[inside], w[:, inside])
-    spots = []
-    for spot in blind_spots:
-        m = spot.mask(labelled).to_numpy()
-        values = _metrics(y[m], p[m], pred[m], w[:, m])
-        spots.append(SpotScores(spot.id, spot.metric if spot.kind == "error" else spot.kind, spot.predicate,
-                                rows=int(m.sum()), positives=int(y[m].sum()), **_fields(values)))
-    return ModelScores(model=name, rows=len(labelled), bs_rows=int(inside.sum()), spots=tuple(spots),
-                       **_fields(overall), **_fields(union, prefix="bs_"))
+    q = model.calibrated_proba(labelled) if len(y) else None
+    masks = {"overall": np.ones(len(y), dtype=bool), "union": spots_mask(labelled, blind_spots)}
+    masks.update({i: spot.mask(labelled).to_numpy() for i, spot in enumerate(blind_spots)})
+    result = _bootstrap(y, p, pred, masks, rounds, seed=1, q=q)
+    spots = tuple(SpotScores(spot.id, spot.metric if spot.kind == "error" else spot.kind, spot.predicate,
+                             rows=int(masks[i].sum()), positives=int(y[masks[i]].sum()), **_fields(result[i]))
+                  for i, spot in enumerate(blind_spots))
+    return ModelScores(model=name, rows=len(labelled), bs_rows=int(masks["union"].sum()), spots=spots,
+                       **_fields(result["overall"]), **_fields(result["union"], prefix="bs_"))
 
 
 def compare_models(challenger: FactoryModel, champion: FactoryModel, labelled: pd.DataFrame, spec: DatasetSpec,
@@ -170,15 +182,12 @@ def compare_models(challenger: FactoryModel, champion: FactoryModel, labelled: p
     y = labelled[spec.target].astype(int).to_numpy()
     pa, pb = challenger.predict_proba(labelled), champion.predict_proba(labelled)
     inside = spots_mask(labelled, blind_spots)
-    w = resample_counts(len(y), rounds, seed)
-
-    def paired(sel: np.ndarray) -> tuple[float | None, float | None, float | None]:
-        diffs = roc_auc(y[sel], pa[sel], w[:, sel]) - roc_auc(y[sel], pb[sel], w[:, sel])
-        return point_and_interval(diffs)
-
-    overall = paired(np.ones(len(y), dtype=bool))
-    spots = paired(inside) if inside.any() else (None, None, None)
-    return Comparison(len(y), int(inside.sum()), *overall, *spots)
+    overall, spots = [], []
+    for w in resample_chunks(len(y), rounds, seed):
+        overall.append(roc_auc(y, pa, w) - roc_auc(y, pb, w))
+        spots.append(roc_auc(y[inside], pa[inside], w[:, inside]) - roc_auc(y[inside], pb[inside], w[:, inside]))
+    spot_diff = point_and_interval(np.concatenate(spots)) if inside.any() else (None, None, None)
+    return Comparison(len(y), int(inside.sum()), *point_and_interval(np.concatenate(overall)), *spot_diff)
 
 
 def _value(x: float | None) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, recall_score, roc_auc_score
 
-from factory.core.metrics import classifier_metrics, resample_counts
+from factory.core.metrics import classifier_metrics, resample_chunks, resample_counts
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,11 @@ def test_a_single_class_has_no_ranking_metric():
     assert out["auc"] == (None, None, None) and out["pr_auc"] == (None, None, None)
     assert out["recall"] == (None, None, None)
     assert out["f1"][0] == 0.0  # scikit-learn's zero_division=0
+
+
+def test_chunked_resamples_are_the_same_resamples():
+    """Bounding memory does not change the intervals: the chunks are the one matrix, cut."""
+    whole = resample_counts(1000, 200, seed=5)
+    chunks = list(resample_chunks(1000, 200, seed=5, max_cells=30_000))
+    assert len(chunks) > 5 and max(c.size for c in chunks) <= 30_000
+    assert np.array_equal(np.vstack(chunks), whole)
