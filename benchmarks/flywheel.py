@@ -10,7 +10,12 @@ own (ROC AUC on the batch's rows inside it, averaged over the spots where both c
 occur, then over cycles): the union of a cycle's spots can cover most of a batch, so
 `bs_auc` alone can hide a gain or a loss inside one spot.
 
-    python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR]
+`--arms` also retrains both arms of every cycle's ablation (real only, with the accepted
+synthetic rows) and scores them on the backtest: `synthetic_arm_gain_*` is what always
+using the synthetic rows would have added, `synthetic_arm_wins_*` in how many cycles,
+and `holdout_agrees_*` how often the holdout's verdict had the backtest's sign.
+
+    python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR [--reuse]] [--arms]
 
 Prints a per-cycle table, then a final JSON line.
 """
@@ -21,6 +26,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +96,59 @@ def summarise(records: list[dict]) -> dict:
     return out
 
 
+def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
+    """Both arms of every cycle's ablation, retrained as the loop trained them (same
+    recipe, same seed), scored on the holdout (what the ablation judged) and on the
+    backtest batch (what came next). The loop keeps only the chosen arm's model."""
+    import pickle
+
+    from factory.core import flywheel
+    from factory.core.plane import DataPlane
+    from factory.core.spec import load_spec
+    from factory.core.storage import Storage
+    from factory.core.training import score_model, train_model
+
+    spec = load_spec(spec_path)
+    plane = DataPlane(Storage(root), spec)
+    records = []
+    for batch in batches:
+        if not plane.storage.exists(f"assets/synthetic_validation/{batch}.pickle"):
+            continue
+        synthetic = plane.storage.read_parquet(pickle.loads(plane.storage.read_bytes(f"assets/synthetic_validation/{batch}.pickle")))
+        if not len(synthetic):
+            continue
+        spots = pickle.loads(plane.storage.read_bytes(f"assets/blind_spots/{batch}.pickle")).blind_spots
+        kept = pickle.loads(plane.storage.read_bytes(f"assets/challenger/{batch}.pickle")).uses_synthetic
+        sets = flywheel.labelled_sets(plane, batch)
+        current = plane.validated(batch)
+        current = current[current[spec.target].notna()]
+        record = {"batch": batch, "kept": kept, "synthetic_rows": len(synthetic)}
+        for arm, model in (("real", train_model(sets.train, spec)), ("synthetic", train_model(sets.train, spec, synthetic=synthetic))):
+            for where, rows in (("holdout", sets.holdout), ("backtest", current)):
+                scores = asdict(score_model(arm, model, rows, spec, spots, rounds=0))
+                record.update({f"{arm}_{where}_{k}": scores[k] for k in ("auc", "bs_auc")})
+                record[f"{arm}_{where}_spot_auc"] = spot_auc(scores)
+        print(f"  arms {batch}: spot ROC AUC on the backtest, real {record['real_backtest_spot_auc']}, "
+              f"with synthetic {record['synthetic_backtest_spot_auc']} (kept: {kept})", flush=True)
+        records.append(record)
+    return records
+
+
+def summarise_arms(records: list[dict]) -> dict:
+    """What the synthetic arm would have given if always used, and whether the holdout's
+    verdict (the ablation's evidence) pointed the way the next batch went."""
+    out: dict = {"arms_cycles": len(records)}
+    for k in ("auc", "bs_auc", "spot_auc"):
+        gains = [r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"] for r in records
+                 if r[f"synthetic_backtest_{k}"] is not None and r[f"real_backtest_{k}"] is not None]
+        seen = [(r[f"synthetic_holdout_{k}"] - r[f"real_holdout_{k}"], r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"])
+                for r in records if None not in (r[f"synthetic_holdout_{k}"], r[f"real_holdout_{k}"], r[f"synthetic_backtest_{k}"], r[f"real_backtest_{k}"])]
+        out[f"synthetic_arm_gain_{k}"] = _mean(gains)
+        out[f"synthetic_arm_wins_{k}"] = sum(g > 0 for g in gains)
+        out[f"holdout_agrees_{k}"] = _mean([float((h > 0) == (b > 0)) for h, b in seen])
+    return out
+
+
 def print_table(records: list[dict]) -> None:
     cols = ["batch", "promoted", "synthetic_used"] + [f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in (*METRICS, "spot_auc")]
     print("  ".join(c[:14].rjust(14) for c in cols))
@@ -103,15 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="3 cycles")
     p.add_argument("--cycles", type=int, default=None, help="default: 13 (hotel protocol), 3 with --quick")
     p.add_argument("--root", default=None, help="storage root (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true", help="read the finished replay under --root instead of running one")
+    p.add_argument("--arms", action="store_true",
+                   help="also retrain both arms of each cycle's ablation and score them on the backtest (arms_* keys)")
     args = p.parse_args(argv)
     cycles = args.cycles or (3 if args.quick else 13)
+    if args.reuse and not args.root:
+        p.error("--reuse needs --root")
     root = args.root or tempfile.mkdtemp(prefix="factory-flywheel-")
 
-    from factory import cli
+    if not args.reuse:
+        from factory import cli
 
-    code = cli.main(["replay", "--spec", args.spec, "--root", root, "--cycles", str(cycles), "--no-warehouse"])
-    if code != 0:
-        return code
+        code = cli.main(["replay", "--spec", args.spec, "--root", root, "--cycles", str(cycles), "--no-warehouse"])
+        if code != 0:
+            return code
     from factory.core.storage import Storage
 
     storage = Storage(root)
@@ -119,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     records = cycle_records(storage, batches)
     print_table(records)
     result = summarise(records) | {"spec": Path(args.spec).stem, "root": root}
+    if args.arms:
+        result |= summarise_arms(ablation_arms(root, args.spec, batches))
     print(json.dumps(result))
     return 0
 
