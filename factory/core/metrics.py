@@ -14,8 +14,6 @@ from collections.abc import Iterator
 import numpy as np
 
 MIN_RESAMPLES = 20  # fewer defined resamples than this: no interval
-
-
 MAX_CELLS = 4_000_000  # resample counts held at once (rows x resamples): bounded memory on big batches
 
 
@@ -46,6 +44,7 @@ def _grouped(w: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray
 
 
 def _ties(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sort order of the scores and where each run of tied scores starts in it."""
     order = np.argsort(scores, kind="mergesort")
     ranked = scores[order]
     return order, np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
@@ -85,6 +84,7 @@ def f1_recall(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> tuple[np.ndarra
 
 
 def brier(y: np.ndarray, q: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Mean squared error of calibrated probabilities `q` per row of weights."""
     total = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, w @ (q - y) ** 2 / total, np.nan)
