@@ -58,12 +58,23 @@ from scipy import stats
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core import blind_spots as bs  # noqa: E402
-from factory.core.dataset import BATCH, load_dataset  # noqa: E402
-from factory.core.plane import reference_from_source  # noqa: E402
-from factory.core.profile import profile_reference  # noqa: E402
-from factory.core.spec import DatasetSpec, load_spec  # noqa: E402
-from factory.core.training import train_model  # noqa: E402
+from factory.core.base.dataset import BATCH, load_dataset  # noqa: E402
+from factory.core.base.plane import reference_from_source  # noqa: E402
+from factory.core.base.profile import profile_reference  # noqa: E402
+from factory.core.base.spec import DatasetSpec, load_spec  # noqa: E402
+from factory.core.base.types import conditions_mask  # noqa: E402
+from factory.core.discover.coverage import find_coverage_gaps  # noqa: E402
+from factory.core.discover.error_slices import find_blind_spots  # noqa: E402
+from factory.core.discover.persistence import _stub, blind_spot_table, slice_lift  # noqa: E402
+from factory.core.discover.ranking import (  # noqa: E402
+    JACCARD,
+    SLICELINE_ALPHA,
+    _jaccard,
+    sliceline_score,
+    wilson,
+)
+from factory.core.discover.scan import METRIC_LABEL, encode, scan  # noqa: E402
+from factory.core.learn.recipe import train_model  # noqa: E402
 
 
 def quick_spec(path: Path, trees: int = 100) -> DatasetSpec:
@@ -85,8 +96,8 @@ def load(name: str):
 
 def candidate_slices(reference: pd.DataFrame, spec: DatasetSpec, profile) -> list[tuple]:
     """Readable 1- and 2-condition predicates covering 3-25% of the reference."""
-    cols = bs.encode(reference, profile)
-    table = bs.scan(cols, {"positives": reference[spec.target].to_numpy(dtype=float)}, 1)
+    cols = encode(reference, profile)
+    table = scan(cols, {"positives": reference[spec.target].to_numpy(dtype=float)}, 1)
     share = table["support"] / len(reference)
     keep = table[(share >= 0.03) & (share <= 0.25)]
     rate = reference[spec.target].mean()
@@ -95,7 +106,7 @@ def candidate_slices(reference: pd.DataFrame, spec: DatasetSpec, profile) -> lis
 
 def plant(reference: pd.DataFrame, spec: DatasetSpec, conditions, method: str, rng) -> pd.DataFrame:
     train = reference.copy()
-    inside = bs.spot_mask(conditions, train).to_numpy()
+    inside = conditions_mask(conditions, train).to_numpy()
     if method == "remove":
         return train[~inside]
     flip = inside & (rng.random(len(train)) < 0.8)
@@ -104,7 +115,7 @@ def plant(reference: pd.DataFrame, spec: DatasetSpec, conditions, method: str, r
 
 
 def interval_includes_one(k: float, m: int, overall: float) -> bool:
-    low, high = bs._wilson(np.array([k]), np.array([m]))
+    low, high = wilson(np.array([k]), np.array([m]))
     return bool(low[0] <= overall <= high[0]) or m == 0
 
 
@@ -114,7 +125,7 @@ def false_discovery(spot, check: pd.DataFrame, err_c: np.ndarray, train: pd.Data
     if spot.kind == "coverage":  # density ratio 1 <=> its check rows are a share n_c / (n_c + n_t) of its rows in both
         in_train = int(spot.mask(train).sum())
         return interval_includes_one(m.sum(), int(m.sum()) + in_train, len(check) / (len(check) + len(train)))
-    label = bs.METRIC_LABEL[spot.metric]  # the rows its rate is over: all, positives or negatives
+    label = METRIC_LABEL[spot.metric]  # the rows its rate is over: all, positives or negatives
     rows = np.ones(len(check), dtype=bool) if label is None else check[target].to_numpy(dtype=float) == label
     return interval_includes_one(err_c[m & rows].sum(), int((m & rows).sum()), err_c[rows].mean())
 
@@ -135,16 +146,16 @@ def run_plants(count: int, seed: int = 0) -> dict:
             pool = [c for c, gap in slices if method == "flip" or gap >= wide]
             while True:
                 conditions = pool[rng.integers(len(pool))]
-                if bs.spot_mask(conditions, disc).sum() >= 2 * spec.blind_spots.min_support:
+                if conditions_mask(conditions, disc).sum() >= 2 * spec.blind_spots.min_support:
                     break
             train = plant(reference, spec, conditions, method, rng)
             model = train_model(train, spec)
             err_d = (model.predict(disc) != disc[spec.target].astype(int).to_numpy()).astype(int)
             err_c = (model.predict(check) != check[spec.target].astype(int).to_numpy()).astype(int)
-            spots = bs.find_blind_spots(disc, err_d, spec, profile, reference=train).blind_spots
-            spots += bs.find_coverage_gaps(disc, train, spec, profile, proba=model.predict_proba(disc)).blind_spots
-            truth = bs.spot_mask(conditions, disc).to_numpy()
-            hits = [s for s in spots if bs._jaccard(s.mask(disc).to_numpy(), truth) >= bs.JACCARD]
+            spots = find_blind_spots(disc, err_d, spec, profile, reference=train).blind_spots
+            spots += find_coverage_gaps(disc, train, spec, profile, proba=model.predict_proba(disc)).blind_spots
+            truth = conditions_mask(conditions, disc).to_numpy()
+            hits = [s for s in spots if _jaccard(s.mask(disc).to_numpy(), truth) >= JACCARD]
             recovered += bool(hits)
             flags = [false_discovery(s, check, err_c, train, spec.target) for s in spots]
             for s, f in zip(spots, flags):
@@ -190,11 +201,11 @@ def sliceline_compare(cols: dict, errors: np.ndarray, min_support: int, ours: pd
         return dict(sliceline_s=None, sliceline_agree=None)
     x = np.column_stack([codes for codes, _ in cols.values()])
     start = time.perf_counter()
-    finder = Slicefinder(alpha=bs.SLICELINE_ALPHA, k=k, max_l=2, min_sup=min_support, verbose=False).fit(x, errors)
+    finder = Slicefinder(alpha=SLICELINE_ALPHA, k=k, max_l=2, min_sup=min_support, verbose=False).fit(x, errors)
     elapsed = time.perf_counter() - start
     names = list(cols)
     theirs = [tuple((names[j], int(v)) for j, v in enumerate(row) if v is not None) for row in finder.top_slices_[:k]]
-    score = bs.sliceline_score(ours["errors"] / ours["support"], errors.mean(), ours["support"], len(errors))
+    score = sliceline_score(ours["errors"] / ours["support"], errors.mean(), ours["support"], len(errors))
     top = set(ours.assign(score=score).sort_values("score", ascending=False)["key"].head(k))
 
     def text(key) -> str:
@@ -212,10 +223,10 @@ def run_speed(rows: int, seed: int = 0) -> dict:
     idx = np.random.default_rng(seed).integers(0, len(pool), rows)
     scaled, errors = pool.iloc[idx].reset_index(drop=True), errors_pool[idx]
     start = time.perf_counter()
-    cols = bs.encode(scaled, profile)
+    cols = encode(scaled, profile)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
-    ours = bs.scan(cols, {"errors": errors.astype(float)}, spec.blind_spots.min_support)
+    ours = scan(cols, {"errors": errors.astype(float)}, spec.blind_spots.min_support)
     scan_s = time.perf_counter() - start
     theirs, duckdb_s = duckdb_counts(cols, errors, spec.blind_spots.min_support)
     # same counts: every readable slice of ours is one grouping-set row of DuckDB's
@@ -230,7 +241,7 @@ def sliceline_on(cols: dict, errors: np.ndarray, min_support: int, rows: int = 1
     cols = {name: (codes[:rows], conds) for name, (codes, conds) in cols.items()}
     errors = errors[:rows]
     start = time.perf_counter()
-    ours = bs.scan(cols, {"errors": errors.astype(float)}, min_support)
+    ours = scan(cols, {"errors": errors.astype(float)}, min_support)
     return dict(sliceline_rows=len(errors), sliceline_scan_s=round(time.perf_counter() - start, 3),
                 **sliceline_compare(cols, errors, min_support, ours))
 
@@ -238,18 +249,18 @@ def sliceline_on(cols: dict, errors: np.ndarray, min_support: int, rows: int = 1
 def naive_top(labelled, errors, spec, profile, metric: str = "error") -> list:
     """Baseline: significant 1-2-way slices ranked by the raw rate of `metric` (over all
     rows, the positives or the negatives), de-duplicated by Jaccard."""
-    label = bs.METRIC_LABEL[metric]
+    label = METRIC_LABEL[metric]
     rows = np.ones(len(labelled), dtype=bool) if label is None else labelled[spec.target].to_numpy(dtype=float) == label
-    cols = {name: (codes[rows], conds) for name, (codes, conds) in bs.encode(labelled, profile).items()}
-    table = bs.scan(cols, {"errors": errors[rows].astype(float)}, spec.blind_spots.min_support)
+    cols = {name: (codes[rows], conds) for name, (codes, conds) in encode(labelled, profile).items()}
+    table = scan(cols, {"errors": errors[rows].astype(float)}, spec.blind_spots.min_support)
     overall = errors[rows].mean()
     p = stats.binom.sf(table["errors"] - 1, table["support"], overall)
-    table = table[(bs._benjamini_hochberg(p) <= spec.blind_spots.alpha) & (table["errors"] / table["support"] > overall)]
+    table = table[(stats.false_discovery_control(p) <= spec.blind_spots.alpha) & (table["errors"] / table["support"] > overall)]
     table = table.assign(rate=table["errors"] / table["support"]).sort_values("rate", ascending=False)
     chosen, masks = [], []
     for r in table.itertuples():
-        m = bs.spot_mask(r.conditions, labelled).to_numpy()
-        if any(bs._jaccard(m, o) >= bs.JACCARD for o in masks):
+        m = conditions_mask(r.conditions, labelled).to_numpy()
+        if any(_jaccard(m, o) >= JACCARD for o in masks):
             continue
         chosen.append(r.conditions)
         masks.append(m)
@@ -268,19 +279,19 @@ def run_persistence(pairs: int | None) -> dict:
     for i, b in enumerate(batches[:-1]):
         found = frames[b]
         err = (model.predict(found) != found[spec.target].astype(int).to_numpy()).astype(int)
-        spots = bs.find_blind_spots(found, err, spec, profile, reference=reference, history=history).blind_spots
+        spots = find_blind_spots(found, err, spec, profile, reference=reference, history=history).blind_spots
         naive = {m: naive_top(found, err, spec, profile, m) for m in naive_lifts}
-        history.append(bs.blind_spot_table(spots, b))
+        history.append(blind_spot_table(spots, b))
         seen = pd.concat([reference] + [frames[x] for x in batches[: i + 1]], ignore_index=True)
         model = train_model(seen, spec)  # retrained on real rows through b, nothing targeting the slices
         nxt = frames[batches[i + 1]]
         err_next = (model.predict(nxt) != nxt[spec.target].astype(int).to_numpy()).astype(int)
-        kept = [(s.metric, x) for s in spots if (x := bs.slice_lift(s, nxt, err_next, spec.target)) is not None]
+        kept = [(s.metric, x) for s in spots if (x := slice_lift(s, nxt, err_next, spec.target)) is not None]
         lifts += [x for _, x in kept]
         metrics += [m for m, _ in kept]
         for m, found_naive in naive.items():
-            stubs = [dataclasses.replace(bs._stub(c), metric=m) for c in found_naive]
-            naive_lifts[m] += [x for x in (bs.slice_lift(s, nxt, err_next, spec.target) for s in stubs) if x is not None]
+            stubs = [dataclasses.replace(_stub(c), metric=m) for c in found_naive]
+            naive_lifts[m] += [x for x in (slice_lift(s, nxt, err_next, spec.target) for s in stubs) if x is not None]
         print(json.dumps(dict(batch=b, persistence=float(np.mean(lifts)), naive=float(np.mean(naive_lifts["error"])))), file=sys.stderr)
     by_metric = {m: round(float(np.mean([x for k, x in zip(metrics, lifts) if k == m])), 3) for m in sorted(set(metrics))}
     naive_by_metric = {m: round(float(np.mean(x)), 3) for m, x in naive_lifts.items() if x}

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from factory.core.dataset import BATCH, load_dataset
-from factory.core.drift import evidently_drift, fast_drift
-from factory.core.plane import reference_from_source
-from factory.core.profile import profile_reference
-from factory.core.spec import load_spec
+from factory.core.base.dataset import BATCH, load_dataset
+from factory.core.base.plane import reference_from_source
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import load_spec
+from factory.core.monitor.drift import evidently_drift, fast_drift
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,8 +94,8 @@ def estimator_error(spec, data, reference_rows, later) -> dict:
     """The first champion (reference minus its last batch, as the replay trains it) kept
     frozen over every later batch: CBPE's estimated ROC AUC vs the realised one, with
     scores recalibrated on the previous (newest labelled) batch, and without (prior only)."""
-    from factory.core.estimation import estimate_for
-    from factory.core.training import train_model
+    from factory.core.learn.recipe import train_model
+    from factory.core.monitor.estimation import estimate_for
 
     last = sorted(reference_rows[BATCH].unique())[-1]
     champion = train_model(reference_rows[reference_rows[BATCH] < last], spec)

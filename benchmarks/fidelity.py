@@ -49,14 +49,14 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core.baselines import untargeted_rows  # noqa: E402
-from factory.core.dataset import load_dataset  # noqa: E402
-from factory.core.fidelity import label_fidelity_gaps, label_gap_table  # noqa: E402
-from factory.core.plane import reference_from_source  # noqa: E402
-from factory.core.profile import profile_reference  # noqa: E402
-from factory.core.quality import evaluate_synthetic, tstr  # noqa: E402
-from factory.core.spec import load_spec, replace  # noqa: E402
-from factory.core.validation import exact_copies  # noqa: E402
+from factory.core.base.dataset import load_dataset  # noqa: E402
+from factory.core.base.plane import reference_from_source  # noqa: E402
+from factory.core.base.profile import profile_reference  # noqa: E402
+from factory.core.base.spec import load_spec, replace  # noqa: E402
+from factory.core.gate.quality import evaluate_synthetic, tstr  # noqa: E402
+from factory.core.gate.synthetic import exact_copies  # noqa: E402
+from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_table  # noqa: E402
+from factory.core.synth.choice import untargeted_rows  # noqa: E402
 
 KEYS = ("quality", "discriminator_auc", "tstr_ratio", "label_gap_max", "dcr_share", "nndr_p5", "exact_copies")
 EXTRA = ("mia_auc", "label_gap_low", "column_shapes", "pair_trends", "tstr_auc", "trtr_auc")

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-BASELINES = ("frozen", "real_only", "recency", "smote", "untargeted")
+from factory.core.learn.baselines import BASELINES
+
 METRICS = {"bs_auc": "bs_auc", "bs_f1": "bs_f1", "auc": "auc"}
 
 
@@ -103,10 +104,11 @@ def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
     import pickle
 
     from factory.core import flywheel
-    from factory.core.plane import DataPlane
-    from factory.core.spec import load_spec
-    from factory.core.storage import Storage
-    from factory.core.training import score_model, train_model
+    from factory.core.base.plane import DataPlane
+    from factory.core.base.spec import load_spec
+    from factory.core.base.storage import Storage
+    from factory.core.learn.recipe import train_model
+    from factory.core.learn.scoring import score_model
 
     spec = load_spec(spec_path)
     plane = DataPlane(Storage(root), spec)
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         code = cli.main(["replay", "--spec", args.spec, "--root", root, "--cycles", str(cycles), "--no-warehouse"])
         if code != 0:
             return code
-    from factory.core.storage import Storage
+    from factory.core.base.storage import Storage
 
     storage = Storage(root)
     batches = [c["batch"] for c in storage.read_json("summary.json")["cycles"]]

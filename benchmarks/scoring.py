@@ -21,20 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
-from factory.core.blind_spots import find_blind_spots
-from factory.core.dataset import BATCH, load_dataset
-from factory.core.metrics import point_and_interval, resample_counts
-from factory.core.plane import reference_from_source
-from factory.core.profile import profile_reference
-from factory.core.spec import load_spec
-from factory.core.training import score_model, train_model
+from factory.core.base.dataset import BATCH, load_dataset
+from factory.core.base.plane import reference_from_source
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import load_spec
+from factory.core.discover.error_slices import find_blind_spots
+from factory.core.learn.recipe import train_model
+from factory.core.learn.scoring import score_model
+from factory.core.measure.metrics import point_and_interval, resample_counts
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def sklearn_scores(y: np.ndarray, p: np.ndarray, pred: np.ndarray, masks: list[np.ndarray], w: np.ndarray) -> list[dict]:
     """The baseline: every resample materialised as rows and scored by scikit-learn."""
-    from sklearn.metrics import average_precision_score, f1_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     out = []
     for m in masks:

@@ -48,14 +48,17 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core.dataset import load_dataset  # noqa: E402
-from factory.core.fidelity import label_fidelity_gaps  # noqa: E402
-from factory.core.profile import profile_reference  # noqa: E402
-from factory.core.errors import SynthesisError  # noqa: E402
-from factory.core.spec import DatasetSpec, load_spec, replace  # noqa: E402
-from factory.core.storage import Storage  # noqa: E402
-from factory.core.synthesis import SliceRequest, fit_generator, generate, rules_hold  # noqa: E402
-from factory.core.types import BlindSpot, Condition  # noqa: E402
+from factory.core.base.dataset import load_dataset  # noqa: E402
+from factory.core.base.errors import SynthesisError  # noqa: E402
+from factory.core.base.plane import DataPlane  # noqa: E402
+from factory.core.base.profile import profile_reference  # noqa: E402
+from factory.core.base.spec import DatasetSpec, load_spec, replace  # noqa: E402
+from factory.core.base.storage import Storage  # noqa: E402
+from factory.core.base.types import BlindSpot, Condition  # noqa: E402
+from factory.core.measure.labelgaps import label_fidelity_gaps  # noqa: E402
+from factory.core.synth.choice import fit_generator, generate  # noqa: E402
+from factory.core.synth.codec import rules_hold  # noqa: E402
+from factory.core.synth.plan import SliceRequest  # noqa: E402
 
 TABLE = "t"
 TARGETS = (0.005, 0.001, 0.0005)
@@ -192,14 +195,14 @@ def main() -> None:
     sdv_frame[spec.target] = sdv_frame[spec.target].astype(int).astype(str)
     plan = [SliceRequest(s, requested, requested if w else int(round(requested * s.positive_share))) for s, w in slices]
     with tempfile.TemporaryDirectory() as tmp:
-        storage = Storage(tmp)
+        plane = DataPlane(Storage(tmp), spec)
         start = time.perf_counter()
-        fit_generator(real, spec, storage)
+        fit_generator(real, spec, plane)
         factory_fit = time.perf_counter() - start
         start = time.perf_counter()
-        rows, failures = generate(real, plan, spec, profile, cycle="bench", seed=0, storage=storage)
+        rows, failures = generate(real, plan, spec, profile, cycle="bench", seed=0, plane=plane)
         factory_seconds = time.perf_counter() - start
-        generator, reused = fit_generator(real, spec, storage)
+        generator, reused = fit_generator(real, spec, plane)
     # sampling alone, as the baselines are timed (generate() above adds the cache lookup: hashing the real rows, unpickling)
     start = time.perf_counter()
     sampled = sum(len(generator.sample_slice(r, 1000 * i)) for i, r in enumerate(plan))

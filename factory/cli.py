@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from factory.core.errors import FactoryError
+from factory.core.base.errors import FactoryError
 
 DAGSTER_YAML = """telemetry:
   enabled: false
@@ -62,9 +62,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     home = _configure(args)
     import dagster as dg
 
-    from factory.core.dataset import BATCH, load_dataset
-    from factory.core.plane import reference_from_source
-    from factory.core.types import CycleRow
+    from factory.core.base.dataset import BATCH, load_dataset
+    from factory.core.base.plane import reference_from_source
+    from factory.core.base.types import CycleRow
     from factory.definitions import defs
     from factory.defs.partitions import batches
     from factory.defs.resources import FactoryResource

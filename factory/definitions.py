@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets, report_assets
+from factory.defs.assets import (
+    ingest_assets,
+    reference_assets,
+    regeneration_assets,
+    report_assets,
+)
 from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
 from factory.defs.jobs import bootstrap_job, flywheel_job, ingest_job, regeneration_job
 from factory.defs.operations import operation_checks, operation_jobs

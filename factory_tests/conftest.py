@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.core.dataset import load_dataset
-from factory.core.spec import load_spec
+from factory.core.base.dataset import load_dataset
+from factory.core.base.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 

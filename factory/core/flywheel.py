@@ -14,24 +14,41 @@ from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
-from factory.core.baselines import train_baselines, untargeted_rows
-from factory.core.blind_spots import (
-    SliceSearch, blind_spot_table, find_blind_spots, find_coverage_gaps, find_low_confidence, persistence_table,
+from factory.core.base.dataset import BATCH, content_hash
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import DatasetSpec
+from factory.core.base.types import (
+    BlindSpot,
+    ColumnDrift,
+    Comparison,
+    DriftReport,
+    ModelScores,
+    PerformanceEstimate,
+    ValidationOutcome,
+    plain,
 )
-from factory.core.dataset import BATCH, content_hash
-from factory.core.drift import detect_drift, domain_classifier, drift_table, fast_drift, prediction_drift
-from factory.core.estimation import estimate_for
-from factory.core.plane import DataPlane
-from factory.core.registry import Registry
-from factory.core.spec import DatasetSpec
-from factory.core.synthesis import GenerationPlan, generate, generator_choice, plan_generation
-from factory.core.training import (
-    FactoryModel, compare_models, decide_promotion, prefer_synthetic, score_model, split_holdout, train_model,
+from factory.core.discover.coverage import find_coverage_gaps, find_low_confidence
+from factory.core.discover.error_slices import find_blind_spots
+from factory.core.discover.persistence import blind_spot_table, persistence_table
+from factory.core.discover.scan import SliceSearch
+from factory.core.gate.synthetic import gate_synthetic
+from factory.core.learn.baselines import train_baselines
+from factory.core.learn.judge import split_holdout
+from factory.core.learn.model import Classifier
+from factory.core.learn.promotion import decide_promotion, prefer_synthetic
+from factory.core.learn.recipe import train_model
+from factory.core.learn.scoring import compare_models, score_model
+from factory.core.monitor.drift import (
+    detect_drift,
+    domain_classifier,
+    drift_table,
+    fast_drift,
+    prediction_drift,
 )
-from factory.core.types import (
-    BlindSpot, ColumnDrift, Comparison, DriftReport, ModelScores, PerformanceEstimate, ValidationOutcome, plain,
-)
-from factory.core.validation import gate_synthetic
+from factory.core.monitor.estimation import estimate_for
+from factory.core.registry.mlflow_registry import Registry
+from factory.core.synth.choice import generate, generator_choice, untargeted_rows
+from factory.core.synth.plan import GenerationPlan, plan_generation
 
 LOG = logging.getLogger(__name__)
 
@@ -85,7 +102,7 @@ class Monitoring:
     html_uri: str
 
 
-def monitor(plane: DataPlane, champion: FactoryModel, batch_id: str) -> Monitoring:
+def monitor(plane: DataPlane, champion: Classifier, batch_id: str) -> Monitoring:
     """Drift on the stored profile (fast path), the Evidently HTML report, prediction
     drift, a domain classifier and the CBPE estimate, recalibrated on the newest
     labelled batch. Persists the tidy drift table and the estimate."""
@@ -133,7 +150,7 @@ def champion_training(plane: DataPlane, registry: Registry) -> pd.DataFrame:
     return plane.reference()
 
 
-def discover(plane: DataPlane, champion: FactoryModel, batch_id: str, registry: Registry) -> SliceSearch:
+def discover(plane: DataPlane, champion: Classifier, batch_id: str, registry: Registry) -> SliceSearch:
     """Error slices of the champion on the newest labelled batch (discovery half), the
     previous batch's slices' persistence there, and the newest batch's label-free spots.
     A slice's `train_support` and the coverage gaps count the rows the champion was
@@ -141,19 +158,18 @@ def discover(plane: DataPlane, champion: FactoryModel, batch_id: str, registry: 
     training = champion_training(plane, registry)
     sets = labelled_sets(plane, batch_id)
     errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
-    earlier = [k.split("/")[-1] for k in plane.storage.list("blind_spots")]
-    history = [plane.storage.read_parquet(f"blind_spots/{k}") for k in earlier if k.endswith(".parquet") and "." not in k[:-8] and k[:-8] < batch_id]
+    history = plane.blind_spot_history(before=batch_id)
     search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=training, history=history)
-    plane.storage.write_parquet(f"blind_spots/{batch_id}.parquet", blind_spot_table(search.blind_spots, batch_id))
+    plane.write_blind_spots(batch_id, blind_spot_table(search.blind_spots, batch_id))
     if history:  # persistence: the previous batch's slices' lift on this labelled batch, as a new table
-        plane.storage.write_parquet(f"blind_spots/persistence/{batch_id}.parquet",
-                                    persistence_table(history[-1], sets.discovery, errors, plane.spec.target, sets.newest))
+        plane.write_blind_spots(batch_id, persistence_table(history[-1], sets.discovery, errors, plane.spec.target, sets.newest),
+                                kind="persistence")
     # label-free blind spots of the newest batch itself, kept apart: synthesis targets error slices only
     current = plane.validated(batch_id)
     proba = champion.predict_proba(current) if len(current) else []
     label_free = find_coverage_gaps(current, training, plane.spec, plane.profile(), proba=proba).blind_spots
     label_free += find_low_confidence(current, proba, plane.spec, plane.profile(), reference=training).blind_spots
-    plane.storage.write_parquet(f"blind_spots/label_free/{batch_id}.parquet", blind_spot_table(label_free, batch_id))
+    plane.write_blind_spots(batch_id, blind_spot_table(label_free, batch_id), kind="label_free")
     return search
 
 
@@ -171,18 +187,15 @@ def plan_synthesis(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_
     """The generation plan for the blind spots, kept as plans/<batch>/<run>.json (never
     overwritten). Returns (plan, its uri)."""
     result = plan_generation(spots, len(labelled_sets(plane, batch_id).train), plane.spec)
-    return result, plane.storage.write_json(f"plans/{batch_id}/{run_id}.json", plain(result.as_dict()))
+    return result, plane.write_plan(batch_id, run_id, plain(result.as_dict()))
 
 
 def synthesize(plane: DataPlane, batch_id: str, plan: GenerationPlan, run_id: str) -> SyntheticBatch:
     """Rows for the plan's requests; the plan is kept beside them as lineage."""
     sets = labelled_sets(plane, batch_id)
-    rows, failures = generate(sets.train, plan.requests, plane.spec, plane.profile(), cycle=batch_id, storage=plane.storage)  # fitted generators cached under generators/
-    key = f"synthetic/{batch_id}/{run_id}.parquet"
-    plane.storage.write_parquet(key, rows)
-    plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.plan.json", plain(plan.as_dict()))
-    choice = generator_choice(sets.train, plane.spec, plane.storage)  # cached by generate() above
-    plane.storage.write_json(f"synthetic/{batch_id}/{run_id}.generator.json", choice)
+    rows, failures = generate(sets.train, plan.requests, plane.spec, plane.profile(), cycle=batch_id, plane=plane)  # fitted generators cached
+    choice = generator_choice(sets.train, plane.spec, plane)  # cached by generate() above
+    key = plane.write_synthetic(batch_id, run_id, rows, plain(plan.as_dict()), choice)
     planned = tuple(row for row in plan.table() if row["rows"] > 0)
     return SyntheticBatch(key, len(rows), plan.rows, tuple(failures), planned, choice)
 
@@ -203,7 +216,7 @@ def gate(plane: DataPlane, batch_id: str, synthetic: SyntheticBatch, spots: list
     structural = outcome.passed
     if outcome.passed and len(accepted):  # fidelity and privacy of what the row checks accepted
         accepted, outcome = judge_fidelity(plane, batch_id, accepted, outcome, sets, spots)
-    key = synthetic.key.replace(".parquet", ".accepted.parquet")
+    key = plane.accepted_key(synthetic.key)
     plane.storage.write_parquet(key, accepted)
     plane.write_report("synthetic_validation", batch_id, "json", asdict(outcome))
     return GateResult(key, outcome, structural)
@@ -215,7 +228,7 @@ def judge_fidelity(plane: DataPlane, batch_id: str, accepted: pd.DataFrame, outc
     gate's judge, never a generator's input); the page under reports/synthetic_validation/,
     the numbers under reports/synthetic_fidelity/.
     A breach rejects the whole batch (spec gate.blocking) or only warns."""
-    from factory.core.quality import evaluate_synthetic, to_html
+    from factory.core.gate.quality import evaluate_synthetic, to_html
 
     spec = plane.spec
     report = evaluate_synthetic(batch_id, accepted, sets.train, sets.holdout, spec, spots, seed=spec.synthesis.seed)
@@ -233,7 +246,7 @@ def fidelity_headline(plane: DataPlane, outcome: ValidationOutcome) -> dict:
     the batch was not evaluated), as plain values for Dagster metadata."""
     if not outcome.report_uri:
         return {}
-    return plane.storage.read_json(f"reports/synthetic_fidelity/{outcome.batch_id}.json")["headline"]
+    return plane.read_report_json("synthetic_fidelity", outcome.batch_id)["headline"]
 
 
 @dataclass(frozen=True)
@@ -310,8 +323,7 @@ def evaluate(plane: DataPlane, registry: Registry, batch_id: str, challenger_ver
         **scores_metrics("backtest.champion", result.backtest_champion), **scores_metrics("backtest.challenger", result.backtest_challenger),
         **{f"gate.diff.{k}": v for k, v in asdict(result.comparison).items()},
     })
-    plane.storage.write_json(f"evaluation/{batch_id}.json", asdict(result))
-    plane.storage.write_parquet(f"evaluation/{batch_id}.parquet", evaluation_table(result, batch_id))
+    plane.write_evaluation(batch_id, asdict(result), evaluation_table(result, batch_id))
     return result
 
 
@@ -370,5 +382,5 @@ def run_baselines(plane: DataPlane, registry: Registry, batch_id: str, spots: li
     registry.log_metrics(cycle_version, {k: v for name, sets_ in scored.items() for kind, s in sets_.items()
                                          for k, v in scores_metrics(f"baseline.{name}.{kind}", s).items()})
     scores = {name: {kind: asdict(s) if s else None for kind, s in sets_.items()} for name, sets_ in scored.items()}
-    plane.storage.write_json(f"evaluation/{batch_id}.baselines.json", scores)
+    plane.write_baselines(batch_id, scores)
     return scores

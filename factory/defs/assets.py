@@ -6,14 +6,15 @@ from dataclasses import asdict
 import dagster as dg
 import pandas as pd
 
-from factory.core import flywheel, report
-from factory.core.blind_spots import SliceSearch
-from factory.core.dataset import BATCH, load_dataset
-from factory.core.plane import reference_from_source
-from factory.core.profile import profile_reference
-from factory.core.synthesis import GenerationPlan
-from factory.core.types import DriftReport, ValidationOutcome, plain
-from factory.core.validation import outcome_html, validate_batch
+from factory.core import flywheel
+from factory.core.base import report
+from factory.core.base.dataset import BATCH, load_dataset
+from factory.core.base.plane import reference_from_source
+from factory.core.base.profile import profile_reference
+from factory.core.base.types import DriftReport, ValidationOutcome, plain
+from factory.core.discover.scan import SliceSearch
+from factory.core.gate.ingest import outcome_html, validate_batch
+from factory.core.synth.plan import GenerationPlan
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
 
@@ -37,7 +38,7 @@ def reference_snapshot(factory: FactoryResource) -> dg.MaterializeResult:
         "rows": len(reference), "content_hash": profile.content_hash,
         "batches": f"{reference['_batch'].min()} .. {reference['_batch'].max()}",
         "positive_rate": float(profile.positive_rate), "later_batches": len(later),
-        "path": dg.MetadataValue.path(factory.plane.storage.uri("reference/")),
+        "path": dg.MetadataValue.path(factory.plane.reference_uri()),
     })
 
 
@@ -52,7 +53,7 @@ def initial_champion(factory: FactoryResource) -> dg.MaterializeResult:
 def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
     batch_id = context.partition_key
     frame = factory.plane.read_landed(batch_id)
-    manifest = factory.plane.storage.read_json(f"landing/{batch_id}.json")
+    manifest = factory.plane.landing_manifest(batch_id)
     return dg.MaterializeResult(metadata={
         "rows": len(frame), "columns": len(frame.columns), "sha256": manifest["sha256"],
         "source": dg.MetadataValue.path(factory.plane.storage.uri(manifest["key"])),
@@ -230,8 +231,8 @@ def flywheel_report(context: dg.AssetExecutionContext, factory: FactoryResource,
     used = challenger.synthetic_rows if challenger.uses_synthetic else 0
     record = report.cycle_record(batch_id, drift_report.drift_share, scores, used, len(flywheel.labelled_sets(plane, batch_id).train),
                                  promotion["promoted"], factory.registry.version_of("champion"))
-    report.write_cycle(plane.storage, record)
-    cycles = report.read_cycles(plane.storage, upto=batch_id)
+    plane.write_cycle(record)
+    cycles = plane.cycles(upto=batch_id)
     html = plane.write_report("flywheel", batch_id, "html", report.flywheel_html(cycles))
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(html), "cycles": len(cycles), "drift_share": record["drift_share"],

@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets, report_assets
+from factory.defs.assets import (
+    ingest_assets,
+    reference_assets,
+    regeneration_assets,
+    report_assets,
+)
 from factory.defs.partitions import batches
 
 bootstrap_job = dg.define_asset_job(

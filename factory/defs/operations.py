@@ -12,7 +12,7 @@ regeneration_job and pick the batch (partition) in the launchpad.
 import dagster as dg
 from pydantic import Field
 
-from factory.core.types import DriftReport
+from factory.core.base.types import DriftReport
 from factory.defs.assets import drift_report
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource

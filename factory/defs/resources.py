@@ -16,10 +16,10 @@ from functools import cache
 import dagster as dg
 from pydantic import Field
 
-from factory.core.plane import DataPlane
-from factory.core.registry import Registry
-from factory.core.spec import DatasetSpec, load_spec
-from factory.core.storage import Storage
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import DatasetSpec, load_spec
+from factory.core.base.storage import Storage
+from factory.core.registry.mlflow_registry import Registry
 
 
 def default_root() -> str:
@@ -61,7 +61,7 @@ class FactoryResource(dg.ConfigurableResource):
 
     @property
     def registry(self) -> Registry:
-        return Registry.at(self.home, self.spec.name, self.plane.storage)
+        return Registry.at(self.home, self.plane)
 
     def run_url(self, run_id: str) -> str:
         return f"{self.mlflow_ui_url.rstrip('/')}/#/experiments/{self.registry.experiment_id()}/runs/{run_id}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from factory.core.dataset import BATCH
-from factory.core.plane import reference_from_source
-from factory.core.profile import profile_reference
+from factory.core.base.dataset import BATCH
+from factory.core.base.plane import reference_from_source
+from factory.core.base.profile import profile_reference
 
 
 @pytest.fixture(scope="session")

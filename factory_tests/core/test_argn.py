@@ -11,13 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.dataset import content_hash
-from factory.core.errors import SynthesisError
-from factory.core.fidelity import label_fidelity_gaps
-from factory.core.spec import replace
-from factory.core.storage import Storage
-from factory.core.synthesis import SliceRequest, fit_generator, generate, generator_choice, rules_hold
-from factory.core.types import BlindSpot, Condition
+from factory.core.base.dataset import content_hash
+from factory.core.base.errors import SynthesisError
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import replace
+from factory.core.base.storage import Storage
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.measure.labelgaps import label_fidelity_gaps
+from factory.core.synth.choice import fit_generator, generate, generator_choice
+from factory.core.synth.codec import rules_hold
+from factory.core.synth.plan import SliceRequest
 from factory_tests.core.toy import toy_spec
 
 CYCLE = "2016-08"
@@ -125,22 +128,22 @@ def test_impossible_predicates_name_their_blind_spot(real, generator, spec):
 
 
 def test_fitted_generator_is_cached_and_samples_the_same(real, spec, tmp_path):
-    storage = Storage(str(tmp_path / "root"))
-    first, reused = fit_generator(real, spec, storage)
-    second, reused_again = fit_generator(real.copy(), spec, storage)
+    plane = DataPlane(Storage(str(tmp_path / "root")), spec)
+    first, reused = fit_generator(real, spec, plane)
+    second, reused_again = fit_generator(real.copy(), spec, plane)
     assert not reused and reused_again
     request = SliceRequest(spot(Condition("hotel", "==", "City")), 40, 16)
     pd.testing.assert_frame_equal(first.sample_slice(request, 3), second.sample_slice(request, 3))
-    _, reused = fit_generator(real.iloc[:-1], spec, storage)
+    _, reused = fit_generator(real.iloc[:-1], spec, plane)
     assert not reused
 
 
 def test_auto_picks_a_generator_by_measured_fidelity_and_records_why(real, spec, tmp_path):
     auto = settings(spec, generator="auto")
-    storage = Storage(str(tmp_path / "root"))
+    plane = DataPlane(Storage(str(tmp_path / "root")), spec)
     plan = [SliceRequest(spot(Condition("hotel", "==", "Resort")), 30, 12)]
-    rows, failures = generate(real, plan, auto, None, cycle=CYCLE, storage=storage)
-    choice = generator_choice(real, auto, storage)
+    rows, failures = generate(real, plan, auto, None, cycle=CYCLE, plane=plane)
+    choice = generator_choice(real, auto, plane)
     assert failures == []
     assert set(choice["candidates"]) == {"gaussian_copula", "autoregressive"}
     scores = {k: v["score"] for k, v in choice["candidates"].items()}
@@ -148,10 +151,10 @@ def test_auto_picks_a_generator_by_measured_fidelity_and_records_why(real, spec,
     for numbers in choice["candidates"].values():
         assert 0.0 <= numbers["label_gap_max"] <= 1.0 and 0.0 <= numbers["discriminator_auc"] <= 1.0
     assert (rows["_generator"] == choice["generator"]).all()
-    assert any(k.endswith(".choice.json") for k in storage.list("generators"))
+    assert any(k.endswith(".choice.json") for k in plane.storage.list("generators"))
     # the choice is cached by content: asking again reads it back
-    assert generator_choice(real.copy(), auto, storage) == choice
-    assert generator_choice(real, spec, storage) == {"generator": "autoregressive"}
+    assert generator_choice(real.copy(), auto, plane) == choice
+    assert generator_choice(real, spec, plane) == {"generator": "autoregressive"}
 
 
 @pytest.mark.slow

@@ -9,9 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core import blind_spots as bs
-from factory.core.profile import profile_reference
-from factory.core.types import Condition
+from factory.core.base.profile import profile_reference
+from factory.core.base.types import Condition
+from factory.core.discover.coverage import find_coverage_gaps, find_low_confidence
+from factory.core.discover.error_slices import find_blind_spots
+from factory.core.discover.persistence import (
+    blind_spot_table,
+    persistence_table,
+    recurrence_counts,
+    slice_lift,
+    with_persistence,
+)
+from factory.core.discover.ranking import (
+    child_can_be_significant,
+    prior_strength,
+    replication_probability,
+    shrunk_lift,
+    sliceline_score,
+)
 from factory_tests.core.toy import toy_spec
 
 SPEC = toy_spec()
@@ -52,7 +67,7 @@ def test_three_condition_slice_is_found(profile, top_bin):
     inside = ((df["hotel"] == "Resort Hotel") & (df["meal"] == "SC") & (df["lead_time"] >= top_bin)).to_numpy()
     errors = np.where(inside, rng.random(n) < 0.7, rng.random(n) < 0.05).astype(int)
 
-    result = bs.find_blind_spots(df, errors, SPEC, profile)
+    result = find_blind_spots(df, errors, SPEC, profile)
 
     first = result.blind_spots[0]
     assert {c.column for c in first.conditions} == {"hotel", "meal", "lead_time"}
@@ -68,31 +83,31 @@ def test_max_conditions_two_keeps_to_pairs(profile, top_bin):
     rng = np.random.default_rng(3)
     inside = ((df["hotel"] == "Resort Hotel") & (df["meal"] == "SC") & (df["lead_time"] >= top_bin)).to_numpy()
     errors = np.where(inside, rng.random(n) < 0.7, rng.random(n) < 0.05).astype(int)
-    spots = bs.find_blind_spots(df, errors, SPEC, profile, max_conditions=2).blind_spots
+    spots = find_blind_spots(df, errors, SPEC, profile, max_conditions=2).blind_spots
     assert spots and all(len({c.column for c in s.conditions}) <= 2 for s in spots)
 
 
 def test_pruning_bound():
     # 5 errors cannot make any 30-row child significant at a 5% base rate... 10 can
-    assert not bs.child_can_be_significant(np.array([1]), 30, 0.05, 0.05)[0]
-    assert bs.child_can_be_significant(np.array([10]), 30, 0.05, 0.05)[0]
+    assert not child_can_be_significant(np.array([1]), 30, 0.05, 0.05)[0]
+    assert child_can_be_significant(np.array([10]), 30, 0.05, 0.05)[0]
 
 
 # -- shrinkage and score -----------------------------------------------------------------
 
 def test_shrunk_lift_pulls_small_slices_harder():
-    lift = bs.shrunk_lift(np.array([20.0, 200.0]), np.array([40.0, 400.0]), 0.1, strength=100.0)
+    lift = shrunk_lift(np.array([20.0, 200.0]), np.array([40.0, 400.0]), 0.1, strength=100.0)
     assert 5 > lift[1] > lift[0] > 1  # same raw lift 5: the small slice is shrunk more
-    small_hot = bs.shrunk_lift(np.array([30.0]), np.array([40.0]), 0.1, 100.0)[0]  # raw lift 7.5
-    big_warm = bs.shrunk_lift(np.array([160.0]), np.array([400.0]), 0.1, 100.0)[0]  # raw lift 4
+    small_hot = shrunk_lift(np.array([30.0]), np.array([40.0]), 0.1, 100.0)[0]  # raw lift 7.5
+    big_warm = shrunk_lift(np.array([160.0]), np.array([400.0]), 0.1, 100.0)[0]  # raw lift 4
     assert small_hot < big_warm
 
 
 def test_replication_needs_more_than_significance():
     overall, m = 0.1, 400
     border = np.ceil(m * overall + 1.96 * np.sqrt(m * overall * (1 - overall)))  # just significant at 95%
-    weak, strong = bs.replication_probability(np.array([border, border]), np.array([m, m]), overall, np.array([10.0, 400.0]))
-    sure = bs.replication_probability(np.array([120.0]), np.array([m]), overall, 10.0)[0]
+    weak, strong = replication_probability(np.array([border, border]), np.array([m, m]), overall, np.array([10.0, 400.0]))
+    sure = replication_probability(np.array([120.0]), np.array([m]), overall, 10.0)[0]
     assert 0.3 < weak < 0.6  # about even odds of showing again on a fresh sample
     assert strong < weak  # a stronger prior toward the overall rate doubts it more
     assert sure > 0.99
@@ -100,13 +115,13 @@ def test_replication_needs_more_than_significance():
 
 def test_prior_strength_follows_heterogeneity():
     support = np.full(20, 500.0)
-    flat = bs.prior_strength(support * 0.1, support, 0.1)
-    varied = bs.prior_strength(support * np.linspace(0.02, 0.3, 20), support, 0.1)
+    flat = prior_strength(support * 0.1, support, 0.1)
+    varied = prior_strength(support * np.linspace(0.02, 0.3, 20), support, 0.1)
     assert varied < flat
 
 
 def test_sliceline_score_trades_lift_against_size():
-    score = bs.sliceline_score(np.array([0.4, 0.4, 0.1]), 0.1, np.array([1000, 50, 1000]), 10000)
+    score = sliceline_score(np.array([0.4, 0.4, 0.1]), 0.1, np.array([1000, 50, 1000]), 10000)
     assert score[0] > score[1]  # same error, larger slice
     assert score[0] > score[2]  # same size, higher error
 
@@ -115,7 +130,7 @@ def test_error_spots_carry_shrunk_lift_and_score(profile):
     df = frame(seed=4)
     rng = np.random.default_rng(5)
     errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.5, rng.random(len(df)) < 0.05).astype(int)
-    first = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots[0]
+    first = find_blind_spots(df, errors, SPEC, profile).blind_spots[0]
     assert first.predicate == "meal = 'SC'"
     assert first.lift > first.lift_shrunk > 1
     assert first.score > 0
@@ -127,7 +142,7 @@ def test_coverage_gap_is_found(reference, profile):
     production = frame(seed=6, n=3000, sc_share=0.45)
     proba = np.full(len(production), 0.3)
 
-    result = bs.find_coverage_gaps(production, reference, SPEC, profile, proba=proba)
+    result = find_coverage_gaps(production, reference, SPEC, profile, proba=proba)
 
     first = result.blind_spots[0]
     assert first.predicate == "meal = 'SC'"
@@ -146,13 +161,13 @@ def test_coverage_gap_is_found(reference, profile):
 def test_coverage_needs_no_labels_and_falls_back_to_model_mix(profile):
     production = frame(seed=6, n=3000, sc_share=0.45).assign(y=np.nan)
     training = frame(seed=7).assign(y=np.nan)
-    spot = bs.find_coverage_gaps(production, training, SPEC, profile, proba=np.full(3000, 0.3)).blind_spots[0]
+    spot = find_coverage_gaps(production, training, SPEC, profile, proba=np.full(3000, 0.3)).blind_spots[0]
     assert spot.predicate == "meal = 'SC'"
     assert spot.positive_share == pytest.approx(0.3)
 
 
 def test_same_distribution_gives_no_coverage_gap(reference, profile):
-    result = bs.find_coverage_gaps(frame(seed=8, n=3000), reference, SPEC, profile)
+    result = find_coverage_gaps(frame(seed=8, n=3000), reference, SPEC, profile)
     assert result.blind_spots == ()
     assert result.tested > 0
     assert "denser in production" in result.reason
@@ -166,7 +181,7 @@ def test_low_confidence_region_is_found(profile, top_bin):
     inside = ((df["hotel"] == "Resort Hotel") & (df["lead_time"] >= top_bin)).to_numpy()
     proba = np.where(inside, rng.uniform(0.4, 0.6, len(df)), rng.choice([0.03, 0.97], len(df)))
 
-    result = bs.find_low_confidence(df, proba, SPEC, profile)
+    result = find_low_confidence(df, proba, SPEC, profile)
 
     first = result.blind_spots[0]
     assert first.kind == "low_confidence"
@@ -178,7 +193,7 @@ def test_low_confidence_region_is_found(profile, top_bin):
 
 def test_equally_sure_model_gives_a_reason(profile):
     df = frame(seed=9)
-    result = bs.find_low_confidence(df, np.full(len(df), 0.9), SPEC, profile)
+    result = find_low_confidence(df, np.full(len(df), 0.9), SPEC, profile)
     assert result.blind_spots == () and result.reason == "the champion is equally sure of every row"
 
 
@@ -194,31 +209,31 @@ def two_equal_slices(profile, top_bin):
 
 def test_history_favours_recurring_predicates(profile, top_bin):
     df, errors = two_equal_slices(profile, top_bin)
-    plain = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    plain = find_blind_spots(df, errors, SPEC, profile).blind_spots
     assert len(plain) >= 2
     second = plain[1]
-    history = [bs.blind_spot_table([second], "2016-01"), bs.blind_spot_table([second], "2016-02")]
+    history = [blind_spot_table([second], "2016-01"), blind_spot_table([second], "2016-02")]
 
-    boosted = bs.find_blind_spots(df, errors, SPEC, profile, history=history).blind_spots
+    boosted = find_blind_spots(df, errors, SPEC, profile, history=history).blind_spots
 
     assert boosted[0].id == second.id
     assert boosted[0].recurrence == 2
-    assert bs.recurrence_counts(history) == {second.id: 2}
+    assert recurrence_counts(history) == {second.id: 2}
 
 
 def test_persistence_is_the_lift_on_the_next_batch(profile, top_bin):
     df, errors = two_equal_slices(profile, top_bin)
-    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    spots = find_blind_spots(df, errors, SPEC, profile).blind_spots
     nxt = frame(seed=13)
     next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
 
-    marked = bs.with_persistence(spots, nxt, next_errors, "y")
+    marked = with_persistence(spots, nxt, next_errors, "y")
 
     for spot in marked:
         assert spot.persistence == pytest.approx(metric_lift(spot, nxt, next_errors))
-    table = bs.blind_spot_table(marked, "2016-03")
+    table = blind_spot_table(marked, "2016-03")
     assert table["persistence"].notna().all()
-    assert bs.slice_lift(spots[0], nxt.iloc[:0], next_errors[:0], "y") is None
+    assert slice_lift(spots[0], nxt.iloc[:0], next_errors[:0], "y") is None
 
 
 def metric_lift(spot, df: pd.DataFrame, errors: np.ndarray) -> float:
@@ -239,8 +254,8 @@ def test_a_slice_whose_labels_the_model_learnt_flipped_is_a_false_alarm_slice(pr
     errors = np.where(inside, ~y, errors).astype(int)
     assert abs(errors[inside].mean() - errors.mean()) < 0.05  # invisible to the overall error rate
 
-    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
-    errors_only = bs.find_blind_spots(df, errors, dataclasses.replace(
+    spots = find_blind_spots(df, errors, SPEC, profile).blind_spots
+    errors_only = find_blind_spots(df, errors, dataclasses.replace(
         SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",))), profile).blind_spots
 
     alarms = [s for s in spots if s.metric == "false_alarm"]
@@ -252,14 +267,14 @@ def test_a_slice_whose_labels_the_model_learnt_flipped_is_a_false_alarm_slice(pr
 
 def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_path):
     df, errors = two_equal_slices(profile, top_bin)
-    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    spots = find_blind_spots(df, errors, SPEC, profile).blind_spots
     stored = tmp_path / "2016-03.parquet"
-    bs.blind_spot_table(spots, "2016-03").to_parquet(stored)
+    blind_spot_table(spots, "2016-03").to_parquet(stored)
     earlier = pd.read_parquet(stored)
     nxt = frame(seed=13)
     next_errors = np.where(nxt["meal"] == "SC", 0.3, 0.1) > np.random.default_rng(14).random(len(nxt))
 
-    table = bs.persistence_table(earlier, nxt, next_errors, "y", "2016-04")
+    table = persistence_table(earlier, nxt, next_errors, "y", "2016-04")
 
     assert len(spots) > 0 and list(table["blind_spot_id"]) == [s.id for s in spots]
     for spot, lift in zip(spots, table["persistence"]):
@@ -271,7 +286,7 @@ def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_pa
 def test_table_columns_are_a_superset_of_the_old_ones():
     old = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
            "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions"]
-    table = bs.blind_spot_table([], "2016-01")
+    table = blind_spot_table([], "2016-01")
     assert set(old) <= set(table.columns)
     assert {"deficit", "lift_shrunk", "score", "recurrence", "persistence"} <= set(table.columns)
 
@@ -280,7 +295,7 @@ def test_table_columns_are_a_superset_of_the_old_ones():
 
 def test_no_labels(profile):
     df = frame(seed=2).assign(y=np.nan)
-    result = bs.find_blind_spots(df, np.zeros(len(df)), SPEC, profile)
+    result = find_blind_spots(df, np.zeros(len(df)), SPEC, profile)
     assert result.blind_spots == () and result.reason == "no labels in this batch: error slices need labels"
 
 
@@ -288,13 +303,13 @@ def test_one_class_only_does_not_crash(profile):
     df = frame(seed=2).assign(y=1.0)
     rng = np.random.default_rng(3)
     errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.6, rng.random(len(df)) < 0.1).astype(int)
-    spots = bs.find_blind_spots(df, errors, SPEC, profile).blind_spots
+    spots = find_blind_spots(df, errors, SPEC, profile).blind_spots
     assert spots[0].predicate == "meal = 'SC'" and spots[0].positive_share == 1.0
 
 
 def test_every_row_wrong(profile):
     df = frame(seed=2)
-    result = bs.find_blind_spots(df, np.ones(len(df)), SPEC, profile)
+    result = find_blind_spots(df, np.ones(len(df)), SPEC, profile)
     assert result.blind_spots == () and "every row" in result.reason
 
 
@@ -302,10 +317,10 @@ def test_all_missing_column_is_skipped(profile):
     df = frame(seed=4).assign(adr=np.nan)
     rng = np.random.default_rng(5)
     errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.5, rng.random(len(df)) < 0.05).astype(int)
-    result = bs.find_blind_spots(df, errors, SPEC, profile)
+    result = find_blind_spots(df, errors, SPEC, profile)
     assert result.blind_spots[0].predicate == "meal = 'SC'"
     assert not any(c.column == "adr" for s in result.blind_spots for c in s.conditions)
-    cover = bs.find_coverage_gaps(df, frame(seed=1), SPEC, profile)
+    cover = find_coverage_gaps(df, frame(seed=1), SPEC, profile)
     assert not any(c.column == "adr" for s in cover.blind_spots for c in s.conditions)
 
 
@@ -313,17 +328,17 @@ def test_every_column_missing(profile):
     df = frame(seed=4)
     df[["lead_time", "adr", "hotel", "meal"]] = np.nan
     errors = (np.random.default_rng(1).random(len(df)) < 0.1).astype(int)
-    assert bs.find_blind_spots(df, errors, SPEC, profile).reason == "no column has values to slice on"
-    assert bs.find_low_confidence(df, np.full(len(df), 0.5) - errors * 0.4, SPEC, profile).reason == "no column has values to slice on"
+    assert find_blind_spots(df, errors, SPEC, profile).reason == "no column has values to slice on"
+    assert find_low_confidence(df, np.full(len(df), 0.5) - errors * 0.4, SPEC, profile).reason == "no column has values to slice on"
 
 
 def test_tiny_batches(profile, reference):
     tiny = frame(seed=2, n=20)
-    assert "only 20 production rows" in bs.find_coverage_gaps(tiny, reference, SPEC, profile).reason
-    assert "only 20 scored rows" in bs.find_low_confidence(tiny, np.linspace(0, 1, 20), SPEC, profile).reason
-    assert bs.find_coverage_gaps(tiny.iloc[:0], reference, SPEC, profile).reason == "empty production batch"
-    assert bs.find_coverage_gaps(tiny, reference.iloc[:0], SPEC, profile).reason == "no training rows to compare with"
-    assert bs.find_low_confidence(tiny.iloc[:0], np.array([]), SPEC, profile).reason == "empty batch"
+    assert "only 20 production rows" in find_coverage_gaps(tiny, reference, SPEC, profile).reason
+    assert "only 20 scored rows" in find_low_confidence(tiny, np.linspace(0, 1, 20), SPEC, profile).reason
+    assert find_coverage_gaps(tiny.iloc[:0], reference, SPEC, profile).reason == "empty production batch"
+    assert find_coverage_gaps(tiny, reference.iloc[:0], SPEC, profile).reason == "no training rows to compare with"
+    assert find_low_confidence(tiny.iloc[:0], np.array([]), SPEC, profile).reason == "empty batch"
 
 
 def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profile):
@@ -339,7 +354,7 @@ def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profi
         df = frame(seed=7, n=n)
         rng = np.random.default_rng(8)
         errors = np.where(df["meal"] == "SC", rng.random(len(df)) < 0.35, rng.random(len(df)) < 0.15).astype(int)
-        return bs.find_blind_spots(df, errors, spec, profile, max_conditions=1)
+        return find_blind_spots(df, errors, spec, profile, max_conditions=1)
 
     held, free = search(spec, 800), search(off, 800)
     assert [s.predicate for s in free.blind_spots] == ["meal = 'SC'"]

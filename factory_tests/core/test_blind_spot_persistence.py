@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from factory.core import flywheel
-from factory.core.blind_spots import slice_lift
-from factory.core.dataset import BATCH
-from factory.core.plane import DataPlane
-from factory.core.profile import profile_reference
-from factory.core.registry import Registry
-from factory.core.storage import Storage
+from factory.core.base.dataset import BATCH
+from factory.core.base.plane import DataPlane
+from factory.core.base.profile import profile_reference
+from factory.core.base.storage import Storage
+from factory.core.discover.persistence import slice_lift
+from factory.core.registry.mlflow_registry import Registry
 from factory_tests.core.toy import toy_spec
 
 SPEC = toy_spec()
@@ -57,7 +57,7 @@ def plane(tmp_path):
 
 def test_next_discovery_writes_the_previous_slices_persistence(plane, tmp_path):
     model = ErrsOnSC()
-    registry = Registry.at(tmp_path / "home", SPEC.name, plane.storage)  # no champion: training rows are the reference's
+    registry = Registry.at(tmp_path / "home", plane)  # no champion: training rows are the reference's
     first = flywheel.discover(plane, model, "2015-04", registry)  # newest labelled batch: 2015-03
     assert first.blind_spots and not plane.storage.exists("blind_spots/persistence/2015-04.parquet")
     before = plane.storage.read_parquet("blind_spots/2015-04.parquet")

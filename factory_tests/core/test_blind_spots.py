@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.blind_spots import _children_counts, blind_spot_table, find_blind_spots
-from factory.core.profile import profile_reference
-from factory.core.spec import BlindSpotSettings, replace
-from factory.core.types import BlindSpot, Condition
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import BlindSpotSettings, replace
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.discover.error_slices import find_blind_spots
+from factory.core.discover.persistence import blind_spot_table
+from factory.core.discover.ranking import children_counts as _children_counts
 from factory_tests.core.toy import toy_spec
 
 N = 4000

@@ -11,8 +11,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from factory.core import blind_spots as bs
-from factory.core.training import train_model
+from factory.core.base.types import conditions_mask
+from factory.core.discover.coverage import find_coverage_gaps
+from factory.core.discover.error_slices import find_blind_spots
+from factory.core.discover.ranking import _jaccard, predicate_columns
+from factory.core.discover.scan import encode, scan
+from factory.core.learn.recipe import train_model
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +30,7 @@ def spec(hotel_spec):
 def candidates(hotel_reference, hotel_profile, spec):
     """Readable 1- and 2-condition slices holding 3-25% of the reference, with the gap
     between their positive rate and the rest's."""
-    table = bs.scan(bs.encode(hotel_reference, hotel_profile),
+    table = scan(encode(hotel_reference, hotel_profile),
                     {"positives": hotel_reference[spec.target].to_numpy(dtype=float)}, 1)
     share = table["support"] / len(hotel_reference)
     table = table[(share >= 0.03) & (share <= 0.25)]
@@ -39,11 +43,11 @@ def test_planted_slice_is_reported(seed, n_conditions, method, spec, candidates,
     rng = np.random.default_rng(seed)
     batch = hotel_batch(hotel_later[1])
     wide = np.quantile([gap for _, gap in candidates], 0.9)  # removal: among the 10% most distinct slices
-    pool = [c for c, gap in candidates if len(bs._columns(c)) == n_conditions and (method == "flip" or gap >= wide)
-            and bs.spot_mask(c, batch).sum() >= 2 * spec.blind_spots.min_support]
+    pool = [c for c, gap in candidates if len(predicate_columns(c)) == n_conditions and (method == "flip" or gap >= wide)
+            and conditions_mask(c, batch).sum() >= 2 * spec.blind_spots.min_support]
     conditions = pool[rng.integers(len(pool))]
     train = hotel_reference.copy()
-    inside = bs.spot_mask(conditions, train).to_numpy()
+    inside = conditions_mask(conditions, train).to_numpy()
     if method == "flip":  # 80% of the slice's labels flipped
         flip = inside & (rng.random(len(train)) < 0.8)
         train.loc[flip, spec.target] = 1 - train.loc[flip, spec.target]
@@ -52,11 +56,11 @@ def test_planted_slice_is_reported(seed, n_conditions, method, spec, candidates,
     model = train_model(train, spec)
     errors = model.predict(batch) != batch[spec.target].astype(int).to_numpy()
 
-    spots = bs.find_blind_spots(batch, errors, spec, hotel_profile, reference=train).blind_spots
-    spots += bs.find_coverage_gaps(batch, train, spec, hotel_profile, proba=model.predict_proba(batch)).blind_spots
+    spots = find_blind_spots(batch, errors, spec, hotel_profile, reference=train).blind_spots
+    spots += find_coverage_gaps(batch, train, spec, hotel_profile, proba=model.predict_proba(batch)).blind_spots
 
-    truth = bs.spot_mask(conditions, batch).to_numpy()
-    overlaps = [bs._jaccard(s.mask(batch).to_numpy(), truth) for s in spots]
+    truth = conditions_mask(conditions, batch).to_numpy()
+    overlaps = [_jaccard(s.mask(batch).to_numpy(), truth) for s in spots]
     planted = " AND ".join(c.text() for c in conditions)
     assert max(overlaps, default=0.0) >= 0.5, f"{planted} not found in {[s.predicate for s in spots]}"
     found = spots[int(np.argmax(overlaps))]

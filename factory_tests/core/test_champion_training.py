@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from factory.core import flywheel
-from factory.core.dataset import BATCH
-from factory.core.plane import DataPlane
-from factory.core.profile import profile_reference
-from factory.core.registry import Registry
-from factory.core.storage import Storage
+from factory.core.base.dataset import BATCH
+from factory.core.base.plane import DataPlane
+from factory.core.base.profile import profile_reference
+from factory.core.base.storage import Storage
+from factory.core.registry.mlflow_registry import Registry
 from factory_tests.core.toy import toy_spec
 
 SPEC = toy_spec()
@@ -41,7 +41,7 @@ def loop(tmp_path) -> tuple[DataPlane, Registry]:
     plane.write_reference(reference, profile_reference(reference, SPEC, bins=SPEC.blind_spots.numeric_bins))
     for seed, batch in enumerate(["2015-03", "2015-04", "2015-05", "2015-06"], start=3):
         plane.write_validated(batch, frame(seed, batch, 1500, 0.3))
-    return plane, Registry.at(tmp_path / "home", SPEC.name, plane.storage)
+    return plane, Registry.at(tmp_path / "home", plane)
 
 
 def coverage_gaps(plane: DataPlane, batch_id: str) -> list[str]:

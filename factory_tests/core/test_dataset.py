@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.dataset import (
-    BATCH, batch_ids, categorical_strings, content_hash, label_values, load_dataset, month_number, source_path,
+from factory.core.base.dataset import (
+    BATCH,
+    batch_ids,
+    categorical_strings,
+    content_hash,
+    label_values,
+    load_dataset,
+    month_number,
+    source_path,
 )
-from factory.core.errors import DataSourceError
-from factory.core.spec import SourceSpec, load_spec, replace
+from factory.core.base.errors import DataSourceError
+from factory.core.base.spec import SourceSpec, load_spec, replace
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from factory.core.dataset import BATCH
-from factory.core.drift import drift_table, evidently_drift, fast_drift
-from factory.core.errors import FactoryError, SpecError
-from factory.core.plane import DataPlane
-from factory.core.profile import profile_reference
-from factory.core.spec import DatasetSpec, DriftSettings, replace
-from factory.core.storage import Storage
+from factory.core.base.dataset import BATCH
+from factory.core.base.errors import FactoryError, SpecError
+from factory.core.base.plane import DataPlane
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import DatasetSpec, DriftSettings, replace
+from factory.core.base.storage import Storage
+from factory.core.monitor.drift import drift_table, evidently_drift, fast_drift
 from factory_tests.core.toy import toy_spec
 
 SPEC = toy_spec(numeric=("price", "nights", "flag_num"), categorical=("meal", "hotel"))
@@ -198,7 +198,7 @@ def test_real_hotel_batches_agree_with_evidently(hotel_spec, hotel_reference, ho
 
 
 def test_domain_classifier_finds_a_joint_shift_and_names_its_feature():
-    from factory.core.drift import domain_classifier
+    from factory.core.monitor.drift import domain_classifier
 
     same_auc, _ = domain_classifier(frame(1500, seed=40), frame(1500, seed=41), SPEC)
     shifted_auc, features = domain_classifier(frame(1500, seed=40), frame(1500, seed=42, shift=1.0), SPEC)

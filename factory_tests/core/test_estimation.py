@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, recall_score, roc_auc_score
 
-from factory.core.errors import FactoryError
-from factory.core.estimation import estimate_for, estimate_performance, realised_performance, with_realised
+from factory.core.base.errors import FactoryError
+from factory.core.monitor.estimation import (
+    estimate_for,
+    estimate_performance,
+    realised_performance,
+    with_realised,
+)
 
 N = 3000
 
@@ -83,9 +88,14 @@ def test_one_class_batch_has_no_auc_and_bad_input_is_refused():
 def test_recalibration_on_the_newest_labels_tracks_concept_drift():
     """The world changed P(y | x) after training: the newest labelled batch carries the
     change, so recalibrating on it brings the estimate close to realised ROC AUC."""
-    from factory.core.dataset import BATCH
-    from factory.core.spec import DatasetSpec, SourceSpec, TimeSpec, TrainingSettings
-    from factory.core.training import train_model
+    from factory.core.base.dataset import BATCH
+    from factory.core.base.spec import (
+        DatasetSpec,
+        SourceSpec,
+        TimeSpec,
+        TrainingSettings,
+    )
+    from factory.core.learn.recipe import train_model
 
     spec = DatasetSpec(name="toy", source=SourceSpec(path="unused.csv"), target="y", positive_label=1,
                        time=TimeSpec(month="month", start_year=2015), numeric=("x",), categorical=(),

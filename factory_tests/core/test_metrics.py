@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    recall_score,
+    roc_auc_score,
+)
 
-from factory.core.metrics import classifier_metrics, resample_chunks, resample_counts
+from factory.core.measure.metrics import (
+    classifier_metrics,
+    resample_chunks,
+    resample_counts,
+)
 
 
 @pytest.fixture(scope="module")

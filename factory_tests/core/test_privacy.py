@@ -9,11 +9,10 @@ from math import sqrt
 
 import pytest
 
-from factory.core.privacy import attack_result, run_attacks
-from factory.core.quality import SliceMetrics, inconclusive
-from factory.core.spec import replace
-from factory.core.validation import exact_copies
-
+from factory.core.base.spec import replace
+from factory.core.gate.privacy import attack_result, run_attacks
+from factory.core.gate.quality import SliceMetrics, inconclusive
+from factory.core.gate.synthetic import exact_copies
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.fidelity import label_fidelity_gaps, label_gap_low
-from factory.core.quality import evaluate_synthetic, to_html
-from factory.core.spec import replace
-from factory.core.types import BlindSpot, Condition
-from factory.core.validation import exact_copies
+from factory.core.base.spec import replace
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.gate.quality import evaluate_synthetic, to_html
+from factory.core.gate.synthetic import exact_copies
+from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_low
 
 SPOT = BlindSpot(conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
                  error_rate=0.4, error_low=0.35, error_high=0.45, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=0.4)
@@ -124,10 +124,10 @@ def test_label_fidelity_gaps_per_value(hotel_spec):
 
 
 def test_flywheel_gate_rejects_a_memorised_batch_and_writes_its_report(parts, spec, tmp_path):
+    from factory.core.base.plane import DataPlane
+    from factory.core.base.storage import Storage
+    from factory.core.base.types import ValidationOutcome
     from factory.core.flywheel import LabelledSets, fidelity_headline, judge_fidelity
-    from factory.core.plane import DataPlane
-    from factory.core.storage import Storage
-    from factory.core.types import ValidationOutcome
 
     train, holdout, _ = parts
     plane = DataPlane(Storage(str(tmp_path)), spec)

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.fidelity import label_gap_low
-from factory.core.quality import evaluate_synthetic
-from factory.core.synthesis import SliceRequest, generate
-from factory.core.types import BlindSpot, Condition
-from factory.core.validation import exact_copies
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.gate.quality import evaluate_synthetic
+from factory.core.gate.synthetic import exact_copies
+from factory.core.measure.labelgaps import label_gap_low
+from factory.core.synth.choice import generate
+from factory.core.synth.plan import SliceRequest
 
 pytestmark = pytest.mark.slow
 

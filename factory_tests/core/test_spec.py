@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.core.errors import SpecError
-from factory.core.spec import DatasetSpec, load_spec
+from factory.core.base.errors import SpecError
+from factory.core.base.spec import DatasetSpec, load_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 HOTEL_TEXT = (SPECS / "hotel.yaml").read_text()

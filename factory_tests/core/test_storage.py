@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.errors import LandingConflict, StorageError
-from factory.core.plane import DataPlane
-from factory.core.storage import Storage
+from factory.core.base.errors import LandingConflict, StorageError
+from factory.core.base.plane import DataPlane
+from factory.core.base.storage import Storage
 
 
 @pytest.fixture()

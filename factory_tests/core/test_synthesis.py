@@ -8,11 +8,12 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from factory.core.dataset import BATCH
-from factory.core.spec import replace
-from factory.core.synthesis import SliceRequest, generate, plan_generation
-from factory.core.types import BlindSpot, Condition
-from factory.core.validation import LINEAGE_COLUMNS
+from factory.core.base.dataset import BATCH
+from factory.core.base.spec import replace
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.gate.synthetic import LINEAGE_COLUMNS
+from factory.core.synth.choice import generate
+from factory.core.synth.plan import SliceRequest, plan_generation
 
 CYCLE = "2016-08"
 

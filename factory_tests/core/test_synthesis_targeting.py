@@ -10,13 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.dataset import content_hash
-from factory.core.errors import SynthesisError
-from factory.core.fidelity import label_fidelity_gaps
-from factory.core.spec import replace
-from factory.core.storage import Storage
-from factory.core.synthesis import SliceRequest, fit_generator, generate, rules_hold
-from factory.core.types import BlindSpot, Condition
+from factory.core.base.dataset import content_hash
+from factory.core.base.errors import SynthesisError
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import replace
+from factory.core.base.storage import Storage
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.measure.labelgaps import label_fidelity_gaps
+from factory.core.synth.choice import fit_generator, generate
+from factory.core.synth.codec import rules_hold
+from factory.core.synth.plan import SliceRequest
 
 CYCLE = "2016-08"
 
@@ -120,21 +123,21 @@ def test_business_rules_hold_even_when_they_cut_deep(real, hotel_spec):
 
 
 def test_fitted_generator_is_cached_by_data_content(real, hotel_spec, tmp_path):
-    storage = Storage(str(tmp_path / "root"))
-    first, reused = fit_generator(real, hotel_spec, storage)
+    plane = DataPlane(Storage(str(tmp_path / "root")), hotel_spec)
+    first, reused = fit_generator(real, hotel_spec, plane)
     assert not reused
-    assert len(storage.list("generators")) == 1
-    second, reused = fit_generator(real.copy(), hotel_spec, storage)
+    assert len(plane.storage.list("generators")) == 1
+    second, reused = fit_generator(real.copy(), hotel_spec, plane)
     assert reused and second.fitted_on == first.fitted_on
     changed = real.iloc[:-1]
-    third, reused = fit_generator(changed, hotel_spec, storage)
+    third, reused = fit_generator(changed, hotel_spec, plane)
     assert not reused and third.fitted_on != first.fitted_on
-    assert len(storage.list("generators")) == 2
+    assert len(plane.storage.list("generators")) == 2
     # generate() goes through the same cache and its rows say what they were fitted on
     plan = [SliceRequest(spot(Condition("meal", "==", "HB")), 20, 8)]
-    rows, _ = generate(changed, plan, hotel_spec, None, cycle=CYCLE, storage=storage)
+    rows, _ = generate(changed, plan, hotel_spec, None, cycle=CYCLE, plane=plane)
     assert (rows["_fitted_on"] == third.fitted_on).all()
-    assert len(storage.list("generators")) == 2
+    assert len(plane.storage.list("generators")) == 2
 
 
 def test_unconditional_rows_keep_label_given_value(real, generator, hotel_spec):

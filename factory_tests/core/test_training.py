@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.dataset import BATCH
+from factory.core.base.dataset import BATCH
+from factory.core.base.spec import PromotionSettings, replace
+from factory.core.base.types import BlindSpot, Comparison, Condition, ModelScores
 from factory.core.flywheel import scores_metrics
-from factory.core.spec import PromotionSettings, replace
-from factory.core.training import (
-    compare_models, decide_promotion, prefer_synthetic, recency_weights, score_model, split_holdout, train_model,
-)
-from factory.core.types import BlindSpot, Comparison, Condition, ModelScores
+from factory.core.learn.judge import split_holdout
+from factory.core.learn.promotion import decide_promotion, prefer_synthetic
+from factory.core.learn.recipe import recency_weights, train_model
+from factory.core.learn.scoring import compare_models, score_model
 
 
 @pytest.fixture(scope="module")
@@ -220,15 +221,16 @@ def test_prefer_synthetic_needs_a_blind_spot_gain_within_tolerance(spec):
 def test_mlp_family_learns_and_survives_mlflow(hotel_reference, small_spec, hotel_batch, tmp_path):
     """The torch MLP ranks a later real batch far above chance, and round-trips through
     a real MLflow registry (pickled by pyfunc, loaded by version)."""
-    from factory.core.registry import Registry
-    from factory.core.storage import Storage
+    from factory.core.base.plane import DataPlane
+    from factory.core.base.storage import Storage
+    from factory.core.registry.mlflow_registry import Registry
 
     spec = replace(small_spec, training=dataclasses.replace(small_spec.training, model="mlp"))
     model = train_model(hotel_reference.sample(6000, random_state=1), spec)
     batch = hotel_batch("2016-08")
     scores_ = score_model("mlp", model, batch, spec)
     assert scores_.auc > 0.75
-    registry = Registry.at(tmp_path / "home", "mlp-test", Storage(str(tmp_path / "root")))
+    registry = Registry.at(tmp_path / "home", DataPlane(Storage(str(tmp_path / "root")), spec))
     _, version = registry.log_model_run(model, "mlp", {}, {"auc": scores_.auc}, {}, batch[list(spec.features)])
     loaded = registry.load(version)
     np.testing.assert_allclose(loaded.predict_proba(batch.head(50)), model.predict_proba(batch.head(50)), rtol=1e-5)

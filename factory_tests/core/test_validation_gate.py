@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core.plane import DataPlane
-from factory.core.spec import replace
-from factory.core.storage import Storage
-from factory.core.types import BlindSpot, Condition
-from factory.core.validation import gate_synthetic, validate_batch
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import replace
+from factory.core.base.storage import Storage
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.gate.ingest import validate_batch
+from factory.core.gate.synthetic import gate_synthetic
 
 LATER = "2016-08"
 ID = "booking_ref"  # an id column the tests add (the hotel data has none)

@@ -1,6 +1,6 @@
 """A toy DatasetSpec for tests that build small frames by hand."""
 
-from factory.core.spec import DatasetSpec, SourceSpec, TimeSpec
+from factory.core.base.spec import DatasetSpec, SourceSpec, TimeSpec
 
 
 def toy_spec(numeric: tuple[str, ...] = ("lead_time", "adr"), categorical: tuple[str, ...] = ("hotel", "meal")) -> DatasetSpec:

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from factory.core.dataset import BATCH, load_dataset
-from factory.core.spec import load_spec
+from factory.core.base.dataset import BATCH, load_dataset
+from factory.core.base.spec import load_spec
 from factory.defs.resources import FactoryResource, StorageIOManager
 
 REPO = Path(__file__).resolve().parents[2]

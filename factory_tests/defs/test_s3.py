@@ -16,10 +16,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from factory.core.errors import LandingConflict, StorageError
-from factory.core.plane import DataPlane
-from factory.core.spec import load_spec
-from factory.core.storage import Storage
+from factory.core.base.errors import LandingConflict, StorageError
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import load_spec
+from factory.core.base.storage import Storage
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, StorageIOManager

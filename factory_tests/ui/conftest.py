@@ -6,7 +6,11 @@ sure to replicate, and the pages must show one: the replication bound is off her
 import pytest
 
 from factory_tests.defs.conftest import (  # noqa: F401 - fixtures, re-exported
-    bootstrapped, factory, instance, resources, write_small_spec,
+    bootstrapped,
+    factory,
+    instance,
+    resources,
+    write_small_spec,
 )
 
 

@@ -7,27 +7,29 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from factory.core import report
-from factory.core.errors import RegistryError
-from factory.core.storage import Storage
-from factory.core.types import ModelScores
+from factory.core.base import report
+from factory.core.base.errors import RegistryError
+from factory.core.base.plane import DataPlane
+from factory.core.base.storage import Storage
+from factory.core.base.types import ModelScores
+from factory_tests.core.toy import toy_spec
 
 
 def test_cycle_records_are_plain_and_the_page_plots_every_cycle(tmp_path):
-    storage = Storage(str(tmp_path))
+    plane = DataPlane(Storage(str(tmp_path)), toy_spec())
     for batch, promoted in (("2016-08", False), ("2016-07", True)):
         scores = {"champion (holdout)": ModelScores("champion", 10, np.float64(0.8), 0.5, 0.5, bs_auc=np.float64(0.7)),
                   "frozen (backtest)": {"auc": 0.75, "bs_auc": None}, "empty (holdout)": None}
         record = report.cycle_record(batch, np.float64(0.4), scores, 50, 150, promoted, "3")
         assert type(record["drift_share"]) is float and type(record["scores"]["champion (holdout)"]["auc"]) is float
         assert record["synthetic_share"] == 0.25 and "empty (holdout)" not in record["scores"]
-        report.write_cycle(storage, record)
-    cycles = report.read_cycles(storage, upto="2016-07")
+        plane.write_cycle(record)
+    cycles = plane.cycles(upto="2016-07")
     assert [c["batch"] for c in cycles] == ["2016-07"]
-    figure = report.flywheel_figure(report.read_cycles(storage))
+    figure = report.flywheel_figure(plane.cycles())
     assert list(figure.data[0].x) == ["2016-07", "2016-08"]
     assert {t.name for t in figure.data} >= {"champion (holdout)", "frozen (backtest)", "drift share", "challenger promoted"}
-    assert "plotly" in report.flywheel_html(report.read_cycles(storage))
+    assert "plotly" in report.flywheel_html(plane.cycles())
 
 
 def test_plan_vs_accepted_counts_rows_per_blind_spot():
@@ -43,7 +45,7 @@ def test_plan_vs_accepted_counts_rows_per_blind_spot():
 @pytest.fixture
 def two_versions(bootstrapped):
     """A bootstrapped factory whose registry holds a second, never promoted version."""
-    from factory.core.training import train_model
+    from factory.core.learn.recipe import train_model
 
     plane, registry = bootstrapped.plane, bootstrapped.registry
     reference = plane.reference()

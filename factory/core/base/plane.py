@@ -1,0 +1,254 @@
+"""The data plane: where each artefact of the loop lives under the storage root.
+
+landing/<batch>.<fmt>            landed bytes, immutable (+ .json manifest with the hash)
+quarantine/<batch>/              original bytes of a rejected batch + its validation report
+reference/data.parquet, profile.json   the training world and its statistics
+validated/<batch>.parquet        batches that passed the ingest gate, normalised
+reports/<stage>/<batch>.*        Evidently HTML, validation results, tidy tables
+blind_spots/<batch>.parquet      slices found when the batch landed
+plans/<batch>/<run>.json         the generation plan: rows and label mix per slice, and why (never overwritten)
+synthetic/<batch>/<run>.parquet  generated rows (never overwritten) and accepted rows
+evaluation/<batch>.json          gate and backtest scores (+ .parquet tidy, .baselines.json)
+generators/<key>.*               fitted generators and generator choices, by content hash
+reports/flywheel/cycles/<batch>.json   one record per cycle, for the flywheel report
+registry/ledger.parquet          every move of the champion alias
+assets/<asset>/<partition>.*     Dagster asset values
+
+This module is the only place that knows these keys: every other module asks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from factory.core.base.dataset import BATCH, normalise
+from factory.core.base.errors import LandingConflict, StorageError
+from factory.core.base.spec import DatasetSpec
+from factory.core.base.storage import Storage
+from factory.core.base.types import ColumnProfile, ReferenceProfile, ValidationOutcome
+
+FORMATS = ("parquet", "csv")
+
+
+@dataclass(frozen=True)
+class Landing:
+    batch_id: str
+    key: str
+    sha256: str
+    created: bool  # False when the same bytes were already landed (a no-op)
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    storage: Storage
+    spec: DatasetSpec
+
+    # -- landing -------------------------------------------------------------
+    def land(self, batch_id: str, data: bytes, fmt: str = "parquet") -> Landing:
+        """Land a batch's bytes once. The same bytes again are a no-op; different bytes
+        under an existing batch id are refused: landed batches are immutable."""
+        if fmt not in FORMATS:
+            raise StorageError(f"batch {batch_id}: unsupported format '{fmt}' (use one of {FORMATS})")
+        digest = hashlib.sha256(data).hexdigest()
+        existing = self.landed_key(batch_id)
+        if existing:
+            manifest = self.storage.read_json(f"landing/{batch_id}.json")
+            if manifest["sha256"] == digest:
+                return Landing(batch_id, existing, digest, created=False)
+            raise LandingConflict(
+                f"batch {batch_id} is already landed with different content "
+                f"(sha256 {manifest['sha256'][:12]}, new {digest[:12]}): landed batches are immutable; "
+                "land the new content under a new batch id"
+            )
+        key = f"landing/{batch_id}.{fmt}"
+        self.storage.write_bytes(key, data)
+        self.storage.write_json(f"landing/{batch_id}.json", {"batch_id": batch_id, "sha256": digest, "key": key, "bytes": len(data)})
+        return Landing(batch_id, key, digest, created=True)
+
+    def land_frame(self, batch_id: str, df: pd.DataFrame) -> Landing:
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return self.land(batch_id, buf.getvalue(), "parquet")
+
+    def landed_key(self, batch_id: str) -> str | None:
+        for fmt in FORMATS:
+            if self.storage.exists(f"landing/{batch_id}.{fmt}"):
+                return f"landing/{batch_id}.{fmt}"
+        return None
+
+    def landed_batches(self) -> list[str]:
+        return sorted({k.split("/")[-1].rsplit(".", 1)[0] for k in self.storage.list("landing") if not k.endswith(".json")})
+
+    def read_landed(self, batch_id: str) -> pd.DataFrame:
+        """The landed batch as read with the spec's options, types untouched (the gate judges them)."""
+        key = self.landed_key(batch_id)
+        if key is None:
+            raise StorageError(f"batch {batch_id} has not landed (nothing under {self.storage.uri('landing/')})")
+        data = self.storage.read_bytes(key)
+        if not data:
+            return pd.DataFrame()
+        if key.endswith(".parquet"):
+            return pd.read_parquet(io.BytesIO(data))
+        try:
+            return pd.read_csv(io.BytesIO(data), **self.spec.source.options)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+
+    def quarantine(self, outcome: ValidationOutcome) -> str:
+        """Copy the original bytes and the validation result under quarantine/."""
+        key = self.landed_key(outcome.batch_id)
+        name = key.split("/")[-1]
+        self.storage.copy(key, f"quarantine/{outcome.batch_id}/{name}")
+        self.storage.write_json(f"quarantine/{outcome.batch_id}/validation.json", asdict(outcome))
+        return self.storage.uri(f"quarantine/{outcome.batch_id}/")
+
+    # -- reference -------------------------------------------------------------
+    def write_reference(self, reference: pd.DataFrame, profile: ReferenceProfile) -> None:
+        self.storage.write_parquet("reference/data.parquet", reference)
+        self.storage.write_json("reference/profile.json", asdict(profile))
+
+    def has_reference(self) -> bool:
+        return self.storage.exists("reference/profile.json")
+
+    def reference(self) -> pd.DataFrame:
+        return self.storage.read_parquet("reference/data.parquet")
+
+    def profile(self) -> ReferenceProfile:
+        raw = self.storage.read_json("reference/profile.json")
+        columns = tuple(ColumnProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}) for c in raw.pop("columns"))
+        return ReferenceProfile(columns=columns, **raw)
+
+    # -- validated batches and the labelled window -----------------------------
+    def write_validated(self, batch_id: str, df: pd.DataFrame) -> str:
+        return self.storage.write_parquet(f"validated/{batch_id}.parquet", df)
+
+    def validated(self, batch_id: str) -> pd.DataFrame:
+        return self.storage.read_parquet(f"validated/{batch_id}.parquet")
+
+    def validated_batches(self) -> list[str]:
+        return sorted(k.split("/")[-1].removesuffix(".parquet") for k in self.storage.list("validated") if k.endswith(".parquet"))
+
+    def labelled_window(self, batch_id: str) -> tuple[pd.DataFrame, str]:
+        """All rows whose labels are known when `batch_id` lands (label_delay batches
+        later), and the id of the newest labelled batch."""
+        reference = self.reference()
+        earlier = [b for b in self.validated_batches() if b < batch_id]
+        frames = [reference] + [self.validated(b) for b in earlier]
+        known = pd.concat(frames, ignore_index=True)
+        batches = sorted(set(known[BATCH]) | {batch_id})
+        cutoff = batches[batches.index(batch_id) - self.spec.label_delay]
+        labelled = known[(known[BATCH] <= cutoff) & known[self.spec.target].notna()]
+        return labelled.reset_index(drop=True), cutoff
+
+    def normalise(self, df: pd.DataFrame, batch_id: str) -> pd.DataFrame:
+        out = normalise(df, self.spec)
+        out[BATCH] = batch_id
+        if self.spec.target not in out.columns:
+            out[self.spec.target] = float("nan")
+        return out
+
+    # -- artefacts ----------------------------------------------------------------
+    def write_report(self, stage: str, batch_id: str, suffix: str, content: str | bytes | pd.DataFrame | dict) -> str:
+        key = f"reports/{stage}/{batch_id}.{suffix}"
+        if isinstance(content, pd.DataFrame):
+            return self.storage.write_parquet(key, content)
+        if isinstance(content, dict):
+            return self.storage.write_json(key, content)
+        return self.storage.write_bytes(key, content.encode() if isinstance(content, str) else content)
+
+    def read_report_json(self, stage: str, batch_id: str) -> dict:
+        return self.storage.read_json(f"reports/{stage}/{batch_id}.json")
+
+    def landing_manifest(self, batch_id: str) -> dict:
+        return self.storage.read_json(f"landing/{batch_id}.json")
+
+    def reference_uri(self) -> str:
+        return self.storage.uri("reference/")
+
+    # -- blind spots ----------------------------------------------------------------
+    def blind_spot_history(self, before: str) -> list[pd.DataFrame]:
+        """The blind-spot tables of batches before `before`, oldest first."""
+        names = [k.split("/")[-1].removesuffix(".parquet") for k in self.storage.list("blind_spots") if k.endswith(".parquet")]
+        return [self.storage.read_parquet(f"blind_spots/{b}.parquet") for b in sorted(names) if "." not in b and b < before]
+
+    def write_blind_spots(self, batch_id: str, table: pd.DataFrame, kind: str = "") -> str:
+        """kind "": the error slices synthesis targets; "persistence": an earlier batch's
+        slices measured on this batch; "label_free": coverage gaps and low-confidence regions."""
+        return self.storage.write_parquet(f"blind_spots/{kind + '/' if kind else ''}{batch_id}.parquet", table)
+
+    # -- plans and synthetic rows (never overwritten: one key per run) -----------------
+    def write_plan(self, batch_id: str, run_id: str, plan: dict) -> str:
+        return self.storage.write_json(f"plans/{batch_id}/{run_id}.json", plan)
+
+    def write_synthetic(self, batch_id: str, run_id: str, rows: pd.DataFrame, plan: dict, generator: dict) -> str:
+        """Generated rows with their plan and generator beside them; returns the rows' key."""
+        key = f"synthetic/{batch_id}/{run_id}.parquet"
+        self.storage.write_parquet(key, rows)
+        self.storage.write_json(f"synthetic/{batch_id}/{run_id}.plan.json", plan)
+        self.storage.write_json(f"synthetic/{batch_id}/{run_id}.generator.json", generator)
+        return key
+
+    @staticmethod
+    def accepted_key(synthetic_key: str) -> str:
+        return synthetic_key.replace(".parquet", ".accepted.parquet")
+
+    def generator_key(self, key: str, suffix: str) -> str:
+        """Where a fitted generator (or a generator choice) with this content key lives."""
+        return f"generators/{key}.{suffix}"
+
+    # -- evaluation -----------------------------------------------------------------
+    def write_evaluation(self, batch_id: str, result: dict, table: pd.DataFrame) -> None:
+        self.storage.write_json(f"evaluation/{batch_id}.json", result)
+        self.storage.write_parquet(f"evaluation/{batch_id}.parquet", table)
+
+    def evaluation(self, batch_id: str) -> dict:
+        return self.storage.read_json(f"evaluation/{batch_id}.json")
+
+    def write_baselines(self, batch_id: str, scores: dict) -> str:
+        return self.storage.write_json(f"evaluation/{batch_id}.baselines.json", scores)
+
+    def baselines(self, batch_id: str) -> dict | None:
+        key = f"evaluation/{batch_id}.baselines.json"
+        return self.storage.read_json(key) if self.storage.exists(key) else None
+
+    # -- the flywheel report's cycle records -------------------------------------------
+    def write_cycle(self, record: dict) -> str:
+        return self.storage.write_json(f"reports/flywheel/cycles/{record['batch']}.json", record)
+
+    def cycles(self, upto: str | None = None) -> list[dict]:
+        """Every cycle record, oldest first; only batches up to `upto` when given."""
+        prefix = "reports/flywheel/cycles"
+        records = [self.storage.read_json(k) for k in self.storage.list(prefix) if k.endswith(".json")]
+        return sorted((r for r in records if upto is None or r["batch"] <= upto), key=lambda r: r["batch"])
+
+    # -- the promotion ledger ------------------------------------------------------------
+    def ledger(self) -> pd.DataFrame:
+        """Every move of the `champion` alias, oldest first."""
+        if not self.storage.exists(LEDGER):
+            return pd.DataFrame(columns=["time", "batch_id", "version", "previous", "action", "reason"])
+        return self.storage.read_parquet(LEDGER)
+
+    def append_ledger(self, entry: dict) -> None:
+        self.storage.write_parquet(LEDGER, pd.concat([self.ledger(), pd.DataFrame([entry])], ignore_index=True))
+
+
+LEDGER = "registry/ledger.parquet"
+
+
+def asset_value_key(asset: str, partition: str | None, suffix: str) -> str:
+    """Where a Dagster asset's value lives (the IO manager's key)."""
+    return f"assets/{asset}/{partition or 'all'}.{suffix}"
+
+
+def reference_from_source(spec: DatasetSpec, dataset: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The first `reference_batches` batches (the training world) and the later batch ids."""
+    batches = sorted(dataset[BATCH].unique())
+    if len(batches) <= spec.reference_batches:
+        raise StorageError(f"dataset '{spec.name}' has {len(batches)} batches; reference_batches is {spec.reference_batches}")
+    ref_ids = batches[: spec.reference_batches]
+    return dataset[dataset[BATCH].isin(ref_ids)].reset_index(drop=True), batches[spec.reference_batches:]
+
