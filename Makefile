@@ -8,7 +8,7 @@ ROOT ?= .factory
 CYCLES ?= 3
 SPEC ?= specs/hotel.yaml
 
-.PHONY: install demo test test-fast ui validate clean chromium
+.PHONY: install demo test test-fast lint ui validate clean chromium
 
 install: $(STAMP)
 
@@ -26,14 +26,20 @@ $(MANIFEST): $(STAMP) dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/mode
 demo: $(STAMP) $(MANIFEST)
 	$(BIN)/factory replay --spec $(SPEC) --cycles $(CYCLES) --root $(ROOT)
 
-test: $(STAMP) $(MANIFEST) chromium
+test: lint $(MANIFEST) chromium
 	$(BIN)/python -m pytest -q -ra
+
+# The house rules CI can check: ruff (lint, format) and the import-linter contracts in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check factory benchmarks factory_tests
+	$(BIN)/ruff format --check factory benchmarks factory_tests
+	$(BIN)/lint-imports
 
 # The UI test drives Debian's Chromium through Playwright (never `playwright install`).
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver)
 
-test-fast: $(STAMP) $(MANIFEST)
+test-fast: lint $(MANIFEST)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
 validate: $(STAMP) $(MANIFEST)

@@ -58,23 +58,23 @@ from scipy import stats
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core.base.dataset import BATCH, load_dataset  # noqa: E402
-from factory.core.base.plane import reference_from_source  # noqa: E402
-from factory.core.base.profile import profile_reference  # noqa: E402
-from factory.core.base.spec import DatasetSpec, load_spec  # noqa: E402
-from factory.core.base.types import conditions_mask  # noqa: E402
-from factory.core.discover.coverage import find_coverage_gaps  # noqa: E402
-from factory.core.discover.error_slices import find_blind_spots  # noqa: E402
-from factory.core.discover.persistence import _stub, blind_spot_table, slice_lift  # noqa: E402
-from factory.core.discover.ranking import (  # noqa: E402
+from factory.core.base.dataset import BATCH, load_dataset
+from factory.core.base.plane import reference_from_source
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import DatasetSpec, load_spec
+from factory.core.base.types import conditions_mask
+from factory.core.discover.coverage import find_coverage_gaps
+from factory.core.discover.error_slices import find_blind_spots
+from factory.core.discover.persistence import _stub, blind_spot_table, slice_lift
+from factory.core.discover.ranking import (
     JACCARD,
     SLICELINE_ALPHA,
     _jaccard,
     sliceline_score,
     wilson,
 )
-from factory.core.discover.scan import METRIC_LABEL, encode, scan  # noqa: E402
-from factory.core.learn.recipe import train_model  # noqa: E402
+from factory.core.discover.scan import METRIC_LABEL, encode, scan
+from factory.core.learn.recipe import train_model
 
 
 def quick_spec(path: Path, trees: int = 100) -> DatasetSpec:
@@ -161,16 +161,29 @@ def run_plants(count: int, seed: int = 0) -> dict:
             for s, f in zip(spots, flags):
                 reported[s.kind] += 1
                 false[s.kind] += f
-            details.append(dict(dataset=name, method=method, planted=" AND ".join(c.text() for c in conditions),
-                                recovered=[s.kind for s in hits], reported=[(s.kind, s.metric, s.predicate) for s in spots],
-                                false=[s.predicate for s, f in zip(spots, flags) if f]))
+            details.append(
+                dict(
+                    dataset=name,
+                    method=method,
+                    planted=" AND ".join(c.text() for c in conditions),
+                    recovered=[s.kind for s in hits],
+                    reported=[(s.kind, s.metric, s.predicate) for s in spots],
+                    false=[s.predicate for s, f in zip(spots, flags) if f],
+                )
+            )
             print(json.dumps(details[-1]), file=sys.stderr)
     total = sum(reported.values())
-    return dict(plants=sum(per.values()), recall=recovered / sum(per.values()),
-                false_discovery=sum(false.values()) / max(total, 1), reported=total,
-                false_error=false["error"] / max(reported["error"], 1),
-                false_coverage=false["coverage"] / max(reported["coverage"], 1),
-                reported_error=reported["error"], reported_coverage=reported["coverage"], details=details)
+    return dict(
+        plants=sum(per.values()),
+        recall=recovered / sum(per.values()),
+        false_discovery=sum(false.values()) / max(total, 1),
+        reported=total,
+        false_error=false["error"] / max(reported["error"], 1),
+        false_coverage=false["coverage"] / max(reported["coverage"], 1),
+        reported_error=reported["error"],
+        reported_coverage=reported["coverage"],
+        details=details,
+    )
 
 
 def duckdb_counts(cols: dict, errors: np.ndarray, min_support: int) -> tuple[pd.DataFrame, float]:
@@ -180,8 +193,10 @@ def duckdb_counts(cols: dict, errors: np.ndarray, min_support: int) -> tuple[pd.
     frame["err"] = errors.astype(np.int32)
     names = [c for c in frame.columns if c != "err"]
     sets = [f"({a})" for a in names] + [f"({a}, {b})" for a, b in combinations(names, 2)]
-    sql = (f"SELECT {', '.join(names)}, count(*) AS n, sum(err) AS e FROM frame "
-           f"GROUP BY GROUPING SETS ({', '.join(sets)}) HAVING count(*) >= {min_support}")
+    sql = (
+        f"SELECT {', '.join(names)}, count(*) AS n, sum(err) AS e FROM frame "
+        f"GROUP BY GROUPING SETS ({', '.join(sets)}) HAVING count(*) >= {min_support}"
+    )
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.register("frame", frame)
@@ -211,8 +226,12 @@ def sliceline_compare(cols: dict, errors: np.ndarray, min_support: int, ours: pd
     def text(key) -> str:
         return " AND ".join(" AND ".join(c.text() for c in cols[n][1][v]) or f"{n} = (other)" for n, v in key)
 
-    return dict(sliceline_s=round(elapsed, 3), sliceline_agree=sum(t in top for t in theirs) / k,
-                sliceline_top=[text(t) for t in theirs], scan_top=[text(t) for t in top])
+    return dict(
+        sliceline_s=round(elapsed, 3),
+        sliceline_agree=sum(t in top for t in theirs) / k,
+        sliceline_top=[text(t) for t in theirs],
+        scan_top=[text(t) for t in top],
+    )
 
 
 def run_speed(rows: int, seed: int = 0) -> dict:
@@ -231,8 +250,15 @@ def run_speed(rows: int, seed: int = 0) -> dict:
     theirs, duckdb_s = duckdb_counts(cols, errors, spec.blind_spots.min_support)
     # same counts: every readable slice of ours is one grouping-set row of DuckDB's
     assert len(theirs) >= len(ours) and int(ours["errors"].sum()) <= int(theirs["e"].sum())
-    return dict(rows=rows, scan_s=round(scan_s, 3), duckdb_s=round(duckdb_s, 3), ratio=round(scan_s / duckdb_s, 2),
-                encode_s=round(encode_s, 3), slices=len(ours), **sliceline_on(cols, errors, spec.blind_spots.min_support))
+    return dict(
+        rows=rows,
+        scan_s=round(scan_s, 3),
+        duckdb_s=round(duckdb_s, 3),
+        ratio=round(scan_s / duckdb_s, 2),
+        encode_s=round(encode_s, 3),
+        slices=len(ours),
+        **sliceline_on(cols, errors, spec.blind_spots.min_support),
+    )
 
 
 def sliceline_on(cols: dict, errors: np.ndarray, min_support: int, rows: int = 100_000) -> dict:
@@ -242,8 +268,11 @@ def sliceline_on(cols: dict, errors: np.ndarray, min_support: int, rows: int = 1
     errors = errors[:rows]
     start = time.perf_counter()
     ours = scan(cols, {"errors": errors.astype(float)}, min_support)
-    return dict(sliceline_rows=len(errors), sliceline_scan_s=round(time.perf_counter() - start, 3),
-                **sliceline_compare(cols, errors, min_support, ours))
+    return dict(
+        sliceline_rows=len(errors),
+        sliceline_scan_s=round(time.perf_counter() - start, 3),
+        **sliceline_compare(cols, errors, min_support, ours),
+    )
 
 
 def naive_top(labelled, errors, spec, profile, metric: str = "error") -> list:
@@ -255,7 +284,9 @@ def naive_top(labelled, errors, spec, profile, metric: str = "error") -> list:
     table = scan(cols, {"errors": errors[rows].astype(float)}, spec.blind_spots.min_support)
     overall = errors[rows].mean()
     p = stats.binom.sf(table["errors"] - 1, table["support"], overall)
-    table = table[(stats.false_discovery_control(p) <= spec.blind_spots.alpha) & (table["errors"] / table["support"] > overall)]
+    table = table[
+        (stats.false_discovery_control(p) <= spec.blind_spots.alpha) & (table["errors"] / table["support"] > overall)
+    ]
     table = table.assign(rate=table["errors"] / table["support"]).sort_values("rate", ascending=False)
     chosen, masks = [], []
     for r in table.itertuples():
@@ -292,12 +323,23 @@ def run_persistence(pairs: int | None) -> dict:
         for m, found_naive in naive.items():
             stubs = [dataclasses.replace(_stub(c), metric=m) for c in found_naive]
             naive_lifts[m] += [x for x in (slice_lift(s, nxt, err_next, spec.target) for s in stubs) if x is not None]
-        print(json.dumps(dict(batch=b, persistence=float(np.mean(lifts)), naive=float(np.mean(naive_lifts["error"])))), file=sys.stderr)
-    by_metric = {m: round(float(np.mean([x for k, x in zip(metrics, lifts) if k == m])), 3) for m in sorted(set(metrics))}
+        print(
+            json.dumps(dict(batch=b, persistence=float(np.mean(lifts)), naive=float(np.mean(naive_lifts["error"])))),
+            file=sys.stderr,
+        )
+    by_metric = {
+        m: round(float(np.mean([x for k, x in zip(metrics, lifts) if k == m])), 3) for m in sorted(set(metrics))
+    }
     naive_by_metric = {m: round(float(np.mean(x)), 3) for m, x in naive_lifts.items() if x}
-    return dict(persistence=round(float(np.mean(lifts)), 3), persistence_naive=naive_by_metric.get("error"),
-                persistence_slices=len(lifts), persistence_by_metric=by_metric, persistence_naive_by_metric=naive_by_metric,
-                persistence_metric_slices={m: metrics.count(m) for m in sorted(set(metrics))}, replay_pairs=len(batches) - 1)
+    return dict(
+        persistence=round(float(np.mean(lifts)), 3),
+        persistence_naive=naive_by_metric.get("error"),
+        persistence_slices=len(lifts),
+        persistence_by_metric=by_metric,
+        persistence_naive_by_metric=naive_by_metric,
+        persistence_metric_slices={m: metrics.count(m) for m in sorted(set(metrics))},
+        replay_pairs=len(batches) - 1,
+    )
 
 
 def main() -> None:
@@ -309,18 +351,33 @@ def main() -> None:
     speed = run_speed(100_000 if args.quick else 1_000_000)
     print(json.dumps(speed), file=sys.stderr)
     persistence = run_persistence(4 if args.quick else None)
-    result = dict(plants=plants["plants"], recall=round(plants["recall"], 3), false_discovery=round(plants["false_discovery"], 3),
-                  rows=speed["rows"], scan_s=speed["scan_s"], duckdb_s=speed["duckdb_s"], ratio=speed["ratio"],
-                  persistence=persistence["persistence"], persistence_naive=persistence["persistence_naive"],
-                  persistence_by_metric=persistence["persistence_by_metric"],
-                  persistence_naive_by_metric=persistence["persistence_naive_by_metric"],
-                  persistence_metric_slices=persistence["persistence_metric_slices"],
-                  reported=plants["reported"], reported_error=plants["reported_error"],
-                  reported_coverage=plants["reported_coverage"], false_error=round(plants["false_error"], 3),
-                  false_coverage=round(plants["false_coverage"], 3), encode_s=speed["encode_s"], slices=speed["slices"],
-                  sliceline_s=speed["sliceline_s"], sliceline_scan_s=speed["sliceline_scan_s"],
-                  sliceline_rows=speed["sliceline_rows"], sliceline_agree=speed["sliceline_agree"], replay_pairs=persistence["replay_pairs"],
-                  seconds=round(time.perf_counter() - start, 1))
+    result = dict(
+        plants=plants["plants"],
+        recall=round(plants["recall"], 3),
+        false_discovery=round(plants["false_discovery"], 3),
+        rows=speed["rows"],
+        scan_s=speed["scan_s"],
+        duckdb_s=speed["duckdb_s"],
+        ratio=speed["ratio"],
+        persistence=persistence["persistence"],
+        persistence_naive=persistence["persistence_naive"],
+        persistence_by_metric=persistence["persistence_by_metric"],
+        persistence_naive_by_metric=persistence["persistence_naive_by_metric"],
+        persistence_metric_slices=persistence["persistence_metric_slices"],
+        reported=plants["reported"],
+        reported_error=plants["reported_error"],
+        reported_coverage=plants["reported_coverage"],
+        false_error=round(plants["false_error"], 3),
+        false_coverage=round(plants["false_coverage"], 3),
+        encode_s=speed["encode_s"],
+        slices=speed["slices"],
+        sliceline_s=speed["sliceline_s"],
+        sliceline_scan_s=speed["sliceline_scan_s"],
+        sliceline_rows=speed["sliceline_rows"],
+        sliceline_agree=speed["sliceline_agree"],
+        replay_pairs=persistence["replay_pairs"],
+        seconds=round(time.perf_counter() - start, 1),
+    )
     print(json.dumps(result))
 
 

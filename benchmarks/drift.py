@@ -26,7 +26,8 @@ from factory.core.base.dataset import BATCH, load_dataset
 from factory.core.base.plane import reference_from_source
 from factory.core.base.profile import profile_reference
 from factory.core.base.spec import load_spec
-from factory.core.monitor.drift import evidently_drift, fast_drift
+from factory.core.monitor.drift import fast_drift
+from factory.core.monitor.evidently_report import evidently_drift
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,15 +37,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 rows instead of 1,000,000")
     parser.add_argument("--spec", default=str(REPO / "specs" / "hotel.yaml"))
     parser.add_argument("--repeats", type=int, default=3, help="fast-path repeats (the best is kept)")
-    parser.add_argument("--estimator", action="store_true",
-                        help="also train the first champion and report CBPE's error (estimated vs realised ROC AUC) per later batch")
+    parser.add_argument(
+        "--estimator",
+        action="store_true",
+        help="also train the first champion and report CBPE's error (estimated vs realised ROC AUC) per later batch",
+    )
     args = parser.parse_args()
     rows = 100_000 if args.quick else 1_000_000
 
     spec = load_spec(args.spec)
     data = load_dataset(spec)
     reference_rows, later = reference_from_source(spec, data)
-    late = later[len(later) // 2:]
+    late = later[len(later) // 2 :]
     current_rows = data[data[BATCH].isin(late)]
     columns = list(spec.numeric + spec.categorical)
     reference = reference_rows[columns].sample(rows, replace=True, random_state=0).reset_index(drop=True)
@@ -71,19 +75,30 @@ def main() -> None:
     ours = {c.column: c for c in fast.columns}
     compared = [c for c in baseline.columns if c.column in ours]
     same = [c for c in compared if c.drifted == ours[c.column].drifted]
-    differ = [dict(column=c.column, test=c.test, evidently=c.score, factory=ours[c.column].score)
-              for c in compared if c.drifted != ours[c.column].drifted]
+    differ = [
+        dict(column=c.column, test=c.test, evidently=c.score, factory=ours[c.column].score)
+        for c in compared
+        if c.drifted != ours[c.column].drifted
+    ]
     largest_gap = max((abs(c.score - ours[c.column].score) for c in compared), default=0.0)
     for c in compared:
         mine = ours[c.column]
-        print(f"{c.column:32s} {mine.test:14s} evidently {c.score:10.5f} factory {mine.score:10.5f} "
-              f"drifted {c.drifted!s:5s} / {mine.drifted!s:5s}")
+        print(
+            f"{c.column:32s} {mine.test:14s} evidently {c.score:10.5f} factory {mine.score:10.5f} "
+            f"drifted {c.drifted!s:5s} / {mine.drifted!s:5s}"
+        )
     result = dict(
-        rows=rows, columns=len(columns), evidently_s=round(evidently_s, 3), factory_s=round(factory_s, 4),
-        speedup=round(evidently_s / factory_s, 1), ms_per_column=round(1000 * factory_s / len(columns), 2),
+        rows=rows,
+        columns=len(columns),
+        evidently_s=round(evidently_s, 3),
+        factory_s=round(factory_s, 4),
+        speedup=round(evidently_s / factory_s, 1),
+        ms_per_column=round(1000 * factory_s / len(columns), 2),
         agreement=round(len(same) / len(compared), 4) if compared else None,
-        compared_columns=len(compared), largest_score_gap=round(largest_gap, 6),
-        profile_s=round(profile_s, 3), differing=differ,
+        compared_columns=len(compared),
+        largest_score_gap=round(largest_gap, 6),
+        profile_s=round(profile_s, 3),
+        differing=differ,
     )
     if args.estimator:
         result.update(estimator_error(spec, data, reference_rows, later))
@@ -106,13 +121,19 @@ def estimator_error(spec, data, reference_rows, later) -> dict:
         plain_errors.append(estimate_for(champion, rows, spec.target).auc - e.realised_auc)
         errors.append(e.auc - e.realised_auc)
         covered += e.auc_low <= e.realised_auc <= e.auc_high
-        print(f"{batch_id} rows {len(rows):5d} estimated AUC {e.auc:.3f} [{e.auc_low:.3f}, {e.auc_high:.3f}] "
-              f"realised {e.realised_auc:.3f} error {errors[-1]:+.3f} (prior only {plain_errors[-1]:+.3f})")
+        print(
+            f"{batch_id} rows {len(rows):5d} estimated AUC {e.auc:.3f} [{e.auc_low:.3f}, {e.auc_high:.3f}] "
+            f"realised {e.realised_auc:.3f} error {errors[-1]:+.3f} (prior only {plain_errors[-1]:+.3f})"
+        )
         previous = rows
     errors, plain_errors = np.array(errors), np.array(plain_errors)
-    return dict(estimator_batches=len(errors), estimator_auc_mae=round(float(np.abs(errors).mean()), 4),
-                estimator_auc_bias=round(float(errors.mean()), 4), estimator_interval_coverage=round(covered / len(errors), 3),
-                estimator_auc_mae_prior_only=round(float(np.abs(plain_errors).mean()), 4))
+    return dict(
+        estimator_batches=len(errors),
+        estimator_auc_mae=round(float(np.abs(errors).mean()), 4),
+        estimator_auc_bias=round(float(errors.mean()), 4),
+        estimator_interval_coverage=round(covered / len(errors), 3),
+        estimator_auc_mae_prior_only=round(float(np.abs(plain_errors).mean()), 4),
+    )
 
 
 if __name__ == "__main__":

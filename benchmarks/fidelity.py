@@ -49,14 +49,14 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core.base.dataset import load_dataset  # noqa: E402
-from factory.core.base.plane import reference_from_source  # noqa: E402
-from factory.core.base.profile import profile_reference  # noqa: E402
-from factory.core.base.spec import load_spec, replace  # noqa: E402
-from factory.core.gate.quality import evaluate_synthetic, tstr  # noqa: E402
-from factory.core.gate.synthetic import exact_copies  # noqa: E402
-from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_table  # noqa: E402
-from factory.core.synth.choice import untargeted_rows  # noqa: E402
+from factory.core.base.dataset import load_dataset
+from factory.core.base.plane import reference_from_source
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import load_spec, replace
+from factory.core.gate.quality import evaluate_synthetic, tstr
+from factory.core.gate.synthetic import exact_copies
+from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_table
+from factory.core.synth.choice import untargeted_rows
 
 KEYS = ("quality", "discriminator_auc", "tstr_ratio", "label_gap_max", "dcr_share", "nndr_p5", "exact_copies")
 EXTRA = ("mia_auc", "label_gap_low", "column_shapes", "pair_trends", "tstr_auc", "trtr_auc")
@@ -70,8 +70,13 @@ def _attacks(metrics) -> dict:
     """Per attack: risk, its interval and the verdict."""
     out = {}
     for a in metrics.attacks:
-        out.update({f"{a.attack}_risk": _round(a.risk), f"{a.attack}_risk_ci": [_round(a.risk_low), _round(a.risk_high)],
-                    f"{a.attack}_verdict": a.verdict})
+        out.update(
+            {
+                f"{a.attack}_risk": _round(a.risk),
+                f"{a.attack}_risk_ci": [_round(a.risk_low), _round(a.risk_high)],
+                f"{a.attack}_verdict": a.verdict,
+            }
+        )
     return out
 
 
@@ -100,9 +105,13 @@ def arm(spec, train: pd.DataFrame, holdout: pd.DataFrame, profile, seed: int) ->
     out["label_gap_max_sampled"] = _round(overall.label_gap_max)
     out["tstr_ratio_unseen"] = _tstr_unseen(train, kept, holdout, spec, seed)
     out.update(_attacks(overall))
-    out.update(exact_copies_generated=int(copies.sum()),  # before the gate drops them; `exact_copies` is after
-               synthetic_rows=len(synthetic), fit_sample_seconds=round(fit_seconds, 1), eval_seconds=round(eval_seconds, 1),
-               gate_failures=list(report.failures))
+    out.update(
+        exact_copies_generated=int(copies.sum()),  # before the gate drops them; `exact_copies` is after
+        synthetic_rows=len(synthetic),
+        fit_sample_seconds=round(fit_seconds, 1),
+        eval_seconds=round(eval_seconds, 1),
+        gate_failures=list(report.failures),
+    )
     return out
 
 
@@ -115,8 +124,13 @@ def _tstr_unseen(train: pd.DataFrame, rows: pd.DataFrame, holdout: pd.DataFrame,
     """Train-on-`rows` / train-on-real ROC AUC on the holdout rows unseen in training."""
     n = spec.gate.sample_rows
     unseen = _unseen(holdout, train, spec)
-    scores = tstr(train.sample(min(len(train), n), random_state=seed), rows.sample(min(len(rows), n), random_state=seed),
-                  unseen.sample(min(len(unseen), n), random_state=seed), spec, seed)
+    scores = tstr(
+        train.sample(min(len(train), n), random_state=seed),
+        rows.sample(min(len(rows), n), random_state=seed),
+        unseen.sample(min(len(unseen), n), random_state=seed),
+        spec,
+        seed,
+    )
     return _round(scores[2]) if scores else None
 
 
@@ -126,23 +140,37 @@ def measure(spec_path: Path, quick: bool, seed: int) -> dict:
     reference, _ = reference_from_source(spec, load_dataset(spec))
     labelled = reference[reference[spec.target].notna()].sample(frac=1.0, random_state=seed).reset_index(drop=True)
     n = len(labelled)
-    train, holdout, fresh = labelled.iloc[: int(0.6 * n)], labelled.iloc[int(0.6 * n): int(0.8 * n)], labelled.iloc[int(0.8 * n):]
+    train, holdout, fresh = (
+        labelled.iloc[: int(0.6 * n)],
+        labelled.iloc[int(0.6 * n) : int(0.8 * n)],
+        labelled.iloc[int(0.8 * n) :],
+    )
     if quick:
         train, holdout, fresh = train.head(8000), holdout.head(2000), fresh.head(2000)
     train, holdout, fresh = (f.reset_index(drop=True) for f in (train, holdout, fresh))
     profile = profile_reference(train, spec, bins=spec.blind_spots.numeric_bins)
 
     out = arm(spec, train, holdout, profile, seed)
-    argn_spec = replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator="autoregressive",
-                                                            epochs=15 if quick else 20, max_fit_seconds=120.0 if quick else 300.0))
+    argn_spec = replace(
+        spec,
+        synthesis=dataclasses.replace(
+            spec.synthesis,
+            generator="autoregressive",
+            epochs=15 if quick else 20,
+            max_fit_seconds=120.0 if quick else 300.0,
+        ),
+    )
     out.update({f"argn_{k}": v for k, v in arm(argn_spec, train, holdout, profile, seed).items()})
     base = evaluate_synthetic("baseline", fresh, train, holdout, spec, seed=seed).slices[0]  # real rows as they are
     out.update(
-        train_rows=len(train), holdout_unseen_rows=len(_unseen(holdout, train, spec)),
+        train_rows=len(train),
+        holdout_unseen_rows=len(_unseen(holdout, train, spec)),
         baseline_real_tstr_ratio_unseen=_tstr_unseen(train, fresh, holdout, spec, seed),
         **{f"baseline_real_{k}": _round(getattr(base, k)) for k in KEYS + ("mia_auc",)},
         **{f"baseline_real_{k}": v for k, v in _attacks(base).items()},
-        baseline_real_duplicates_of_train=int(exact_copies(fresh, train, list(spec.features)).sum()),  # = baseline_real_exact_copies
+        baseline_real_duplicates_of_train=int(
+            exact_copies(fresh, train, list(spec.features)).sum()
+        ),  # = baseline_real_exact_copies
     )
     out["baseline_real_label_gap_max"] = _round(label_fidelity_gaps(holdout, fresh, spec)["max"])  # as label_gap_max
     out["baseline_real_label_gap_max_vs_train"] = _round(label_fidelity_gaps(train, fresh, spec)["max"])
@@ -160,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, prefix in (("hotel", ""), ("bank", "bank_")):
         start = time.perf_counter()
         scores = measure(REPO / "specs" / f"{name}.yaml", args.quick, args.seed)
-        print(f"{name}: " + ", ".join(f"{k}={scores[k]}" for k in KEYS) + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        print(
+            f"{name}: " + ", ".join(f"{k}={scores[k]}" for k in KEYS) + f" ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
         print(f"{name} argn: " + ", ".join(f"{k}={scores['argn_' + k]}" for k in KEYS), flush=True)
         result.update({f"{prefix}{k}": v for k, v in scores.items()})
     print(json.dumps(result))

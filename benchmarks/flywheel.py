@@ -45,7 +45,9 @@ def cycle_records(storage, batches: list[str]) -> list[dict]:
     """One record per completed cycle: backtest metrics of the factory and each baseline."""
     records = []
     for batch in batches:
-        if not storage.exists(f"evaluation/{batch}.baselines.json") or not storage.exists(f"assets/promotion/{batch}.pickle"):
+        if not storage.exists(f"evaluation/{batch}.baselines.json") or not storage.exists(
+            f"assets/promotion/{batch}.pickle"
+        ):
             continue
         import pickle
 
@@ -82,16 +84,34 @@ def summarise(records: list[dict]) -> dict:
     out["best_baseline"] = best_bs
     out["best_baseline_bs_auc"] = out[f"{best_bs}_bs_auc"]
     out["best_baseline_auc"] = out[f"{best_auc}_auc"]
-    out["lift_bs_auc"] = _mean([None if r["factory_bs_auc"] is None or r[f"{best_bs}_bs_auc"] is None
-                                else r["factory_bs_auc"] - r[f"{best_bs}_bs_auc"] for r in records])
-    out["lift_bs_f1"] = _mean([None if r["factory_bs_f1"] is None or r[f"{best_f1}_bs_f1"] is None
-                               else r["factory_bs_f1"] - r[f"{best_f1}_bs_f1"] for r in records])
+    out["lift_bs_auc"] = _mean(
+        [
+            None
+            if r["factory_bs_auc"] is None or r[f"{best_bs}_bs_auc"] is None
+            else r["factory_bs_auc"] - r[f"{best_bs}_bs_auc"]
+            for r in records
+        ]
+    )
+    out["lift_bs_f1"] = _mean(
+        [
+            None
+            if r["factory_bs_f1"] is None or r[f"{best_f1}_bs_f1"] is None
+            else r["factory_bs_f1"] - r[f"{best_f1}_bs_f1"]
+            for r in records
+        ]
+    )
     for who in ("factory",) + BASELINES:
         out[f"{who}_spot_auc"] = _mean([r[f"{who}_spot_auc"] for r in records])
     best_spot = max(BASELINES, key=lambda b: out[f"{b}_spot_auc"] or -1)
     out["best_baseline_spot_auc"] = out[f"{best_spot}_spot_auc"]
-    out["lift_spot_auc"] = _mean([None if r["factory_spot_auc"] is None or r[f"{best_spot}_spot_auc"] is None
-                                  else r["factory_spot_auc"] - r[f"{best_spot}_spot_auc"] for r in records])
+    out["lift_spot_auc"] = _mean(
+        [
+            None
+            if r["factory_spot_auc"] is None or r[f"{best_spot}_spot_auc"] is None
+            else r["factory_spot_auc"] - r[f"{best_spot}_spot_auc"]
+            for r in records
+        ]
+    )
     out["synthetic_earned"] = _mean([float(r["synthetic_used"]) for r in records])
     out["promotions"] = sum(bool(r["promoted"]) for r in records)
     return out
@@ -103,10 +123,10 @@ def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
     backtest batch (what came next). The loop keeps only the chosen arm's model."""
     import pickle
 
-    from factory.core import flywheel
     from factory.core.base.plane import DataPlane
     from factory.core.base.spec import load_spec
     from factory.core.base.storage import Storage
+    from factory.core.learn.judge import labelled_sets
     from factory.core.learn.recipe import train_model
     from factory.core.learn.scoring import score_model
 
@@ -116,22 +136,30 @@ def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
     for batch in batches:
         if not plane.storage.exists(f"assets/synthetic_validation/{batch}.pickle"):
             continue
-        synthetic = plane.storage.read_parquet(pickle.loads(plane.storage.read_bytes(f"assets/synthetic_validation/{batch}.pickle")))
+        synthetic = plane.storage.read_parquet(
+            pickle.loads(plane.storage.read_bytes(f"assets/synthetic_validation/{batch}.pickle"))
+        )
         if not len(synthetic):
             continue
         spots = pickle.loads(plane.storage.read_bytes(f"assets/blind_spots/{batch}.pickle")).blind_spots
         kept = pickle.loads(plane.storage.read_bytes(f"assets/challenger/{batch}.pickle")).uses_synthetic
-        sets = flywheel.labelled_sets(plane, batch)
+        sets = labelled_sets(plane, batch)
         current = plane.validated(batch)
         current = current[current[spec.target].notna()]
         record = {"batch": batch, "kept": kept, "synthetic_rows": len(synthetic)}
-        for arm, model in (("real", train_model(sets.train, spec)), ("synthetic", train_model(sets.train, spec, synthetic=synthetic))):
+        for arm, model in (
+            ("real", train_model(sets.train, spec)),
+            ("synthetic", train_model(sets.train, spec, synthetic=synthetic)),
+        ):
             for where, rows in (("holdout", sets.holdout), ("backtest", current)):
                 scores = asdict(score_model(arm, model, rows, spec, spots, rounds=0))
                 record.update({f"{arm}_{where}_{k}": scores[k] for k in ("auc", "bs_auc")})
                 record[f"{arm}_{where}_spot_auc"] = spot_auc(scores)
-        print(f"  arms {batch}: spot ROC AUC on the backtest, real {record['real_backtest_spot_auc']}, "
-              f"with synthetic {record['synthetic_backtest_spot_auc']} (kept: {kept})", flush=True)
+        print(
+            f"  arms {batch}: spot ROC AUC on the backtest, real {record['real_backtest_spot_auc']}, "
+            f"with synthetic {record['synthetic_backtest_spot_auc']} (kept: {kept})",
+            flush=True,
+        )
         records.append(record)
     return records
 
@@ -141,10 +169,25 @@ def summarise_arms(records: list[dict]) -> dict:
     verdict (the ablation's evidence) pointed the way the next batch went."""
     out: dict = {"arms_cycles": len(records)}
     for k in ("auc", "bs_auc", "spot_auc"):
-        gains = [r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"] for r in records
-                 if r[f"synthetic_backtest_{k}"] is not None and r[f"real_backtest_{k}"] is not None]
-        seen = [(r[f"synthetic_holdout_{k}"] - r[f"real_holdout_{k}"], r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"])
-                for r in records if None not in (r[f"synthetic_holdout_{k}"], r[f"real_holdout_{k}"], r[f"synthetic_backtest_{k}"], r[f"real_backtest_{k}"])]
+        gains = [
+            r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"]
+            for r in records
+            if r[f"synthetic_backtest_{k}"] is not None and r[f"real_backtest_{k}"] is not None
+        ]
+        seen = [
+            (
+                r[f"synthetic_holdout_{k}"] - r[f"real_holdout_{k}"],
+                r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"],
+            )
+            for r in records
+            if None
+            not in (
+                r[f"synthetic_holdout_{k}"],
+                r[f"real_holdout_{k}"],
+                r[f"synthetic_backtest_{k}"],
+                r[f"real_backtest_{k}"],
+            )
+        ]
         out[f"synthetic_arm_gain_{k}"] = _mean(gains)
         out[f"synthetic_arm_wins_{k}"] = sum(g > 0 for g in gains)
         out[f"holdout_agrees_{k}"] = _mean([float((h > 0) == (b > 0)) for h, b in seen])
@@ -152,7 +195,9 @@ def summarise_arms(records: list[dict]) -> dict:
 
 
 def print_table(records: list[dict]) -> None:
-    cols = ["batch", "promoted", "synthetic_used"] + [f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in (*METRICS, "spot_auc")]
+    cols = ["batch", "promoted", "synthetic_used"] + [
+        f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in (*METRICS, "spot_auc")
+    ]
     print("  ".join(c[:14].rjust(14) for c in cols))
     for r in records:
         print("  ".join((f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))[:14].rjust(14) for c in cols))
@@ -165,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cycles", type=int, default=None, help="default: 13 (hotel protocol), 3 with --quick")
     p.add_argument("--root", default=None, help="storage root (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="read the finished replay under --root instead of running one")
-    p.add_argument("--arms", action="store_true",
-                   help="also retrain both arms of each cycle's ablation and score them on the backtest (arms_* keys)")
+    p.add_argument(
+        "--arms",
+        action="store_true",
+        help="also retrain both arms of each cycle's ablation and score them on the backtest (arms_* keys)",
+    )
     args = p.parse_args(argv)
     cycles = args.cycles or (3 if args.quick else 13)
     if args.reuse and not args.root:

@@ -33,7 +33,9 @@ from factory.core.measure.metrics import point_and_interval, resample_counts
 REPO = Path(__file__).resolve().parents[1]
 
 
-def sklearn_scores(y: np.ndarray, p: np.ndarray, pred: np.ndarray, masks: list[np.ndarray], w: np.ndarray) -> list[dict]:
+def sklearn_scores(
+    y: np.ndarray, p: np.ndarray, pred: np.ndarray, masks: list[np.ndarray], w: np.ndarray
+) -> list[dict]:
     """The baseline: every resample materialised as rows and scored by scikit-learn."""
     from sklearn.metrics import (
         average_precision_score,
@@ -85,13 +87,33 @@ def main() -> None:
     sklearn_s = time.perf_counter() - start
 
     ours_flat = [{k: (getattr(ours, k), getattr(ours, f"{k}_low"), getattr(ours, f"{k}_high")) for k in theirs[0]}]
-    ours_flat += [{k: (getattr(s, k), getattr(s, f"{k}_low"), getattr(s, f"{k}_high")) for k in theirs[0]} for s in ours.spots]
-    diffs = [abs(a - b) for o, t in zip(ours_flat, theirs) for k in t for a, b in zip(o[k], t[k])
-             if a is not None and b is not None]
-    undefined_agree = all((a is None) == (b is None) for o, t in zip(ours_flat, theirs) for k in t for a, b in zip(o[k], t[k]))
-    print(json.dumps({"rows": len(y), "spots": len(spots), "rounds": args.rounds, "sklearn_s": round(sklearn_s, 2),
-                      "factory_s": round(factory_s, 3), "speedup": round(sklearn_s / factory_s, 1),
-                      "max_abs_diff": float(max(diffs)), "undefined_agree": undefined_agree}))
+    ours_flat += [
+        {k: (getattr(s, k), getattr(s, f"{k}_low"), getattr(s, f"{k}_high")) for k in theirs[0]} for s in ours.spots
+    ]
+    diffs = [
+        abs(a - b)
+        for o, t in zip(ours_flat, theirs)
+        for k in t
+        for a, b in zip(o[k], t[k])
+        if a is not None and b is not None
+    ]
+    undefined_agree = all(
+        (a is None) == (b is None) for o, t in zip(ours_flat, theirs) for k in t for a, b in zip(o[k], t[k])
+    )
+    print(
+        json.dumps(
+            {
+                "rows": len(y),
+                "spots": len(spots),
+                "rounds": args.rounds,
+                "sklearn_s": round(sklearn_s, 2),
+                "factory_s": round(factory_s, 3),
+                "speedup": round(sklearn_s / factory_s, 1),
+                "max_abs_diff": float(max(diffs)),
+                "undefined_agree": undefined_agree,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -48,25 +48,36 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core.base.dataset import load_dataset  # noqa: E402
-from factory.core.base.errors import SynthesisError  # noqa: E402
-from factory.core.base.plane import DataPlane  # noqa: E402
-from factory.core.base.profile import profile_reference  # noqa: E402
-from factory.core.base.spec import DatasetSpec, load_spec, replace  # noqa: E402
-from factory.core.base.storage import Storage  # noqa: E402
-from factory.core.base.types import BlindSpot, Condition  # noqa: E402
-from factory.core.measure.labelgaps import label_fidelity_gaps  # noqa: E402
-from factory.core.synth.choice import fit_generator, generate  # noqa: E402
-from factory.core.synth.codec import rules_hold  # noqa: E402
-from factory.core.synth.plan import SliceRequest  # noqa: E402
+from factory.core.base.dataset import load_dataset
+from factory.core.base.errors import SynthesisError
+from factory.core.base.plane import DataPlane
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import DatasetSpec, load_spec, replace
+from factory.core.base.storage import Storage
+from factory.core.base.types import BlindSpot, Condition
+from factory.core.measure.labelgaps import label_fidelity_gaps
+from factory.core.synth.choice import fit_generator, generate
+from factory.core.synth.codec import rules_hold
+from factory.core.synth.plan import SliceRequest
 
 TABLE = "t"
 TARGETS = (0.005, 0.001, 0.0005)
 
 
 def spot(conditions: tuple[Condition, ...], support: int, positive_share: float) -> BlindSpot:
-    return BlindSpot(conditions=conditions, kind="error", support=support, errors=0, error_rate=0.0, error_low=0.0,
-                     error_high=0.0, overall_error=0.0, lift=2.0, p_value=0.0, positive_share=positive_share)
+    return BlindSpot(
+        conditions=conditions,
+        kind="error",
+        support=support,
+        errors=0,
+        error_rate=0.0,
+        error_low=0.0,
+        error_high=0.0,
+        overall_error=0.0,
+        lift=2.0,
+        p_value=0.0,
+        positive_share=positive_share,
+    )
 
 
 def pick_slices(real: pd.DataFrame, spec: DatasetSpec) -> list[tuple[BlindSpot, bool]]:
@@ -79,8 +90,14 @@ def pick_slices(real: pd.DataFrame, spec: DatasetSpec) -> list[tuple[BlindSpot, 
     def ranges(col):
         edges = [-np.inf, *profile.column(col).bin_edges, np.inf]
         for lo, hi in zip(edges[:-1], edges[1:]):
-            clauses = tuple(c for c in (Condition(col, ">=", float(lo)) if np.isfinite(lo) else None,
-                                        Condition(col, "<", float(hi)) if np.isfinite(hi) else None) if c)
+            clauses = tuple(
+                c
+                for c in (
+                    Condition(col, ">=", float(lo)) if np.isfinite(lo) else None,
+                    Condition(col, "<", float(hi)) if np.isfinite(hi) else None,
+                )
+                if c
+            )
             yield clauses
 
     masks: dict[Condition, np.ndarray] = {}
@@ -96,15 +113,30 @@ def pick_slices(real: pd.DataFrame, spec: DatasetSpec) -> list[tuple[BlindSpot, 
         return mask.sum() / n, mask
 
     # (1) ~0.5%: one categorical equality
-    eq = min(((Condition(c, "==", v),) for c, vs in cats.items() for v in real[c].dropna().unique()
-              if (real[c] == v).sum() >= 5), key=lambda cs: abs(np.log(share(cs)[0] / TARGETS[0])))
+    eq = min(
+        (
+            (Condition(c, "==", v),)
+            for c, vs in cats.items()
+            for v in real[c].dropna().unique()
+            if (real[c] == v).sum() >= 5
+        ),
+        key=lambda cs: abs(np.log(share(cs)[0] / TARGETS[0])),
+    )
     # (2) ~0.1%: a categorical equality and a numeric range
-    rng_eq = min(((Condition(c, "==", v), *r) for c, vs in cats.items() for v in vs for col in numeric for r in ranges(col)
-                  if share((Condition(c, "==", v), *r))[0] > 0),
-                 key=lambda cs: abs(np.log(share(cs)[0] / TARGETS[1])))
+    rng_eq = min(
+        (
+            (Condition(c, "==", v), *r)
+            for c, vs in cats.items()
+            for v in vs
+            for col in numeric
+            for r in ranges(col)
+            if share((Condition(c, "==", v), *r))[0] > 0
+        ),
+        key=lambda cs: abs(np.log(share(cs)[0] / TARGETS[1])),
+    )
     # (3) ~0.05%: two equalities, a numeric range, and the positive label
     best, best_gap = None, np.inf
-    for (c1, c2) in itertools.combinations([c for c in cats if cats[c]], 2):
+    for c1, c2 in itertools.combinations([c for c in cats if cats[c]], 2):
         for v1, v2 in itertools.product(cats[c1][:8], cats[c2][:8]):
             for col in numeric:
                 for r in ranges(col):
@@ -149,7 +181,9 @@ def sdv_conditional(model, slices, requested: int, spec: DatasetSpec, real_cols)
         start = time.perf_counter()
         try:
             with quiet():
-                out = model.sample_from_conditions([SDVCondition(num_rows=requested, column_values=values)], max_tries_per_batch=100)[TABLE]
+                out = model.sample_from_conditions(
+                    [SDVCondition(num_rows=requested, column_values=values)], max_tries_per_batch=100
+                )[TABLE]
         except Exception as exc:  # "Unable to sample any rows for the given conditions"
             out, err = pd.DataFrame(columns=real_cols), str(exc).splitlines()[0][:120]
             failures += 1
@@ -162,7 +196,13 @@ def sdv_conditional(model, slices, requested: int, spec: DatasetSpec, real_cols)
         bad = int((~s.mask(out)).sum()) if len(out) else 0
         violations += bad
         per.append(dict(predicate=s.predicate, rows=len(out), seconds=round(took, 2), violations=bad, error=err))
-    return dict(rows_per_s=rows / seconds if seconds else 0.0, rows=rows, failures=failures, violations=violations, per_slice=per)
+    return dict(
+        rows_per_s=rows / seconds if seconds else 0.0,
+        rows=rows,
+        failures=failures,
+        violations=violations,
+        per_slice=per,
+    )
 
 
 def main() -> None:
@@ -185,8 +225,12 @@ def main() -> None:
     start = time.perf_counter()
     slices = pick_slices(real, spec)
     print(f"picked {len(slices)} slices in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    slice_info = [dict(predicate=s.predicate, label_conditioned=w, real_rows=s.support,
-                       prevalence=round(s.support / len(real), 5)) for s, w in slices]
+    slice_info = [
+        dict(
+            predicate=s.predicate, label_conditioned=w, real_rows=s.support, prevalence=round(s.support / len(real), 5)
+        )
+        for s, w in slices
+    ]
     for info in slice_info:
         print(info, file=sys.stderr)
 
@@ -203,27 +247,40 @@ def main() -> None:
         rows, failures = generate(real, plan, spec, profile, cycle="bench", seed=0, plane=plane)
         factory_seconds = time.perf_counter() - start
         generator, reused = fit_generator(real, spec, plane)
-    # sampling alone, as the baselines are timed (generate() above adds the cache lookup: hashing the real rows, unpickling)
+    # sampling alone, as the baselines are timed (generate() above adds the cache lookup: hashing the real rows,
+    # loading the fitted generator)
     start = time.perf_counter()
     sampled = sum(len(generator.sample_slice(r, 1000 * i)) for i, r in enumerate(plan))
     factory_sample_seconds = time.perf_counter() - start
     violations = sum(int((~r.blind_spot.mask(rows[rows["_blind_spot_id"] == r.blind_spot.id])).sum()) for r in plan)
-    label_mismatch = sum(abs(int(rows.loc[rows["_blind_spot_id"] == r.blind_spot.id, spec.target].sum()) - r.positives) for r in plan)
+    label_mismatch = sum(
+        abs(int(rows.loc[rows["_blind_spot_id"] == r.blind_spot.id, spec.target].sum()) - r.positives) for r in plan
+    )
     rule_violations = int((~rules_hold(rows, spec.rules)).sum())
     factory_rate = sampled / factory_sample_seconds
-    print(f"factory: fit {factory_fit:.2f} s, {len(rows)} rows in {factory_seconds:.2f} s, failures {failures}", file=sys.stderr)
+    print(
+        f"factory: fit {factory_fit:.2f} s, {len(rows)} rows in {factory_seconds:.2f} s, failures {failures}",
+        file=sys.stderr,
+    )
 
     # unconditional speed + label fidelity of the factory
     everywhere = spot((), len(real), float(real[spec.target].mean()))
     n_uncond = fidelity_factor * len(real)
     start = time.perf_counter()
-    uncond = generator.sample_slice(SliceRequest(everywhere, n_uncond, int(round(n_uncond * everywhere.positive_share))), 1)
+    uncond = generator.sample_slice(
+        SliceRequest(everywhere, n_uncond, int(round(n_uncond * everywhere.positive_share))), 1
+    )
     factory_uncond_rate = len(uncond) / (time.perf_counter() - start)
     fidelity = label_fidelity_gaps(real, uncond, spec)
 
     # (e) the autoregressive generator: same slices, same interface
     epochs, budget = (10, 120.0) if quick else (20, 400.0)
-    argn_spec = replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator="autoregressive", epochs=epochs, max_fit_seconds=budget))
+    argn_spec = replace(
+        spec,
+        synthesis=dataclasses.replace(
+            spec.synthesis, generator="autoregressive", epochs=epochs, max_fit_seconds=budget
+        ),
+    )
     start = time.perf_counter()
     argn, _ = fit_generator(real, argn_spec)
     argn_fit = time.perf_counter() - start
@@ -235,15 +292,28 @@ def main() -> None:
         except SynthesisError as exc:
             argn_failures.append(str(exc))
     argn_sample_seconds = time.perf_counter() - start
-    argn_rows = pd.concat(argn_parts, ignore_index=True) if argn_parts else pd.DataFrame(columns=cols + ["_blind_spot_id"])
+    argn_rows = (
+        pd.concat(argn_parts, ignore_index=True) if argn_parts else pd.DataFrame(columns=cols + ["_blind_spot_id"])
+    )
     argn_rate = len(argn_rows) / argn_sample_seconds
-    argn_violations = sum(int((~r.blind_spot.mask(argn_rows[argn_rows["_blind_spot_id"] == r.blind_spot.id])).sum()) for r in plan)
-    argn_mismatch = sum(abs(int(argn_rows.loc[argn_rows["_blind_spot_id"] == r.blind_spot.id, spec.target].sum()) - r.positives) for r in plan)
+    argn_violations = sum(
+        int((~r.blind_spot.mask(argn_rows[argn_rows["_blind_spot_id"] == r.blind_spot.id])).sum()) for r in plan
+    )
+    argn_mismatch = sum(
+        abs(int(argn_rows.loc[argn_rows["_blind_spot_id"] == r.blind_spot.id, spec.target].sum()) - r.positives)
+        for r in plan
+    )
     start = time.perf_counter()
-    argn_uncond = argn.sample_slice(SliceRequest(everywhere, n_uncond, int(round(n_uncond * everywhere.positive_share))), 1)
+    argn_uncond = argn.sample_slice(
+        SliceRequest(everywhere, n_uncond, int(round(n_uncond * everywhere.positive_share))), 1
+    )
     argn_uncond_rate = len(argn_uncond) / (time.perf_counter() - start)
     argn_fidelity = label_fidelity_gaps(real, argn_uncond, spec)
-    print(f"argn: fit {argn_fit:.1f} s ({argn.epochs_run} epochs), {len(argn_rows)} rows at {argn_rate:.0f} rows/s, failures {argn_failures}", file=sys.stderr)
+    print(
+        f"argn: fit {argn_fit:.1f} s ({argn.epochs_run} epochs), {len(argn_rows)} rows at {argn_rate:.0f} rows/s, "
+        f"failures {argn_failures}",
+        file=sys.stderr,
+    )
 
     # (b) + (c) SDV GaussianCopula: unconditional then filter; its own conditional sampling
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
@@ -258,7 +328,10 @@ def main() -> None:
         gc_rows = gc.sample(num_rows=filter_rows)[TABLE]
     gc_seconds = time.perf_counter() - start
     gc_rows[spec.target] = gc_rows[spec.target].astype(float)
-    matches = [int(s.mask(gc_rows).sum() if not w else (s.mask(gc_rows) & (gc_rows[spec.target] == 1)).sum()) for s, w in slices]
+    matches = [
+        int(s.mask(gc_rows).sum() if not w else (s.mask(gc_rows) & (gc_rows[spec.target] == 1)).sum())
+        for s, w in slices
+    ]
     filter_rate = sum(matches) / (gc_seconds * len(slices))  # one unconditional sample per slice
     gc_fidelity = label_fidelity_gaps(real, gc_rows, spec)
     print(f"sdv gc: fit {gc_fit:.1f} s, {filter_rows} rows in {gc_seconds:.1f} s, matches {matches}", file=sys.stderr)
@@ -276,7 +349,10 @@ def main() -> None:
     print(f"ctgan: fit {ctgan_fit:.1f} s, {reject}", file=sys.stderr)
 
     result = dict(
-        quick=quick, real_rows=len(real), slices=slice_info, rows_requested=requested * len(plan),
+        quick=quick,
+        real_rows=len(real),
+        slices=slice_info,
+        rows_requested=requested * len(plan),
         rows_generated=len(rows),
         factory_rows_per_s=round(factory_rate, 1),
         factory_generate_rows_per_s=round(len(rows) / factory_seconds, 1),  # end to end, warm generator cache
@@ -298,12 +374,20 @@ def main() -> None:
         sdv_gc_label_fidelity_mean_gap=round(gc_fidelity["mean"], 4),
         factory_unconditional_rows_per_s=round(factory_uncond_rate, 1),
         sdv_gc_unconditional_rows_per_s=round(filter_rows / gc_seconds, 1),
-        factory_fit_seconds=round(factory_fit, 2), sdv_gc_fit_seconds=round(gc_fit, 2),
-        ctgan_fit_seconds=round(ctgan_fit, 1), ctgan_fit_rows=len(ctgan_frame), ctgan_epochs=ctgan_epochs,
-        reject_failures=reject["failures"], reject_rows=reject["rows"], reject_requested=ctgan_requested * len(slices),
-        reject_predicate_violations=reject["violations"], reject_per_slice=reject["per_slice"],
-        sdv_conditional_failures=gc_cond["failures"], sdv_conditional_predicate_violations=gc_cond["violations"],
-        filter_matches=matches, filter_sampled_rows=filter_rows,
+        factory_fit_seconds=round(factory_fit, 2),
+        sdv_gc_fit_seconds=round(gc_fit, 2),
+        ctgan_fit_seconds=round(ctgan_fit, 1),
+        ctgan_fit_rows=len(ctgan_frame),
+        ctgan_epochs=ctgan_epochs,
+        reject_failures=reject["failures"],
+        reject_rows=reject["rows"],
+        reject_requested=ctgan_requested * len(slices),
+        reject_predicate_violations=reject["violations"],
+        reject_per_slice=reject["per_slice"],
+        sdv_conditional_failures=gc_cond["failures"],
+        sdv_conditional_predicate_violations=gc_cond["violations"],
+        filter_matches=matches,
+        filter_sampled_rows=filter_rows,
         cache_reused=reused,
         argn_rows_per_s=round(argn_rate, 1),
         argn_speedup_vs_reject=round(argn_rate / reject["rows_per_s"], 1) if reject["rows_per_s"] else None,
@@ -316,7 +400,8 @@ def main() -> None:
         argn_label_fidelity_mean_gap=round(argn_fidelity["mean"], 4),
         argn_label_fidelity_values=len(argn_fidelity["per_value"]),
         argn_unconditional_rows_per_s=round(argn_uncond_rate, 1),
-        argn_fit_seconds=round(argn_fit, 1), argn_epochs=argn.epochs_run,
+        argn_fit_seconds=round(argn_fit, 1),
+        argn_epochs=argn.epochs_run,
     )
     print(json.dumps(result, default=str))
 

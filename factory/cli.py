@@ -50,8 +50,20 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-COLUMNS = [("batch", 8), ("rows", 6), ("drift", 6), ("spots", 5), ("synth", 6), ("champ_auc", 9), ("chall_auc", 9),
-           ("champ_bsf1", 10), ("chall_bsf1", 10), ("synth_used", 10), ("promoted", 8), ("seconds", 7)]
+COLUMNS = [
+    ("batch", 8),
+    ("rows", 6),
+    ("drift", 6),
+    ("spots", 5),
+    ("synth", 6),
+    ("champ_auc", 9),
+    ("chall_auc", 9),
+    ("champ_bsf1", 10),
+    ("chall_bsf1", 10),
+    ("synth_used", 10),
+    ("promoted", 8),
+    ("seconds", 7),
+]
 
 
 def _print_row(values: list[str]) -> None:
@@ -77,7 +89,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _, later = reference_from_source(spec, dataset)
     if not plane.has_reference() or factory.registry.version_of("champion") is None:
         print("bootstrap: reference snapshot and first champion ...", flush=True)
-        result = defs.resolve_job_def("bootstrap_job").execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        result = defs.resolve_job_def("bootstrap_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET
+        )
         if not result.success:
             print("bootstrap failed: see the Dagster run log (make ui)", file=sys.stderr)
             return 1
@@ -89,19 +103,43 @@ def cmd_replay(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         landing = plane.land_frame(batch_id, dataset[dataset[BATCH] == batch_id].drop(columns=[BATCH]))
         instance.add_dynamic_partitions(batches.name, [batch_id])
-        result = job.execute_in_process(instance=instance, partition_key=batch_id, raise_on_error=False,
-                                        tags={"factory/trigger": "replay"}, run_config=QUIET)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=batch_id,
+            raise_on_error=False,
+            tags={"factory/trigger": "replay"},
+            run_config=QUIET,
+        )
         row = _cycle_row(result, batch_id, time.perf_counter() - start, CycleRow, landing.created)
         rows.append(row)
-        _print_row([row.batch, row.rows, _fmt(row.drift_share, 2), row.blind_spots, row.synthetic_accepted,
-                    _fmt(row.champion_auc), _fmt(row.challenger_auc), _fmt(row.champion_bs_f1), _fmt(row.challenger_bs_f1),
-                    "yes" if row.synthetic_used else "no", "yes" if row.promoted else "no", f"{row.seconds:.0f}"])
+        _print_row(
+            [
+                row.batch,
+                row.rows,
+                _fmt(row.drift_share, 2),
+                row.blind_spots,
+                row.synthetic_accepted,
+                _fmt(row.champion_auc),
+                _fmt(row.challenger_auc),
+                _fmt(row.champion_bs_f1),
+                _fmt(row.challenger_bs_f1),
+                "yes" if row.synthetic_used else "no",
+                "yes" if row.promoted else "no",
+                f"{row.seconds:.0f}",
+            ]
+        )
         if row.note:
             print(f"  note: {row.note}", flush=True)
     if rows and not args.no_warehouse:
         print("warehouse: dbt build over every batch ...", flush=True)
-        built = defs.resolve_job_def("warehouse_job").execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
-        print("warehouse: " + ("built" if built.success else "dbt build failed: see the warehouse_job run in the Dagster UI"), flush=True)
+        built = defs.resolve_job_def("warehouse_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET
+        )
+        print(
+            "warehouse: "
+            + ("built" if built.success else "dbt build failed: see the warehouse_job run in the Dagster UI"),
+            flush=True,
+        )
     summary = {"spec": spec.name, "cycles": [asdict(r) for r in rows]}
     uri = plane.storage.write_json("summary.json", summary)
     print(f"summary written to {uri}", flush=True)
@@ -110,6 +148,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _cycle_row(result, batch_id: str, seconds: float, CycleRow, created: bool):  # noqa: N803 - a class passed in
     """Read what one flywheel run produced into a printed row."""
+
     def value(node: str):
         try:
             return result.output_for_node(node)
@@ -176,7 +215,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     _configure(args)
-    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    cmd = [
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(args.port),
+    ]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
     proc = subprocess.Popen(cmd, start_new_session=True)
     try:
@@ -187,14 +235,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="factory", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="factory", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--root", default=os.environ.get("FACTORY_ROOT", ".factory"),
-                        help="storage root: a local folder or s3://bucket/prefix (env FACTORY_ROOT; default .factory)")
-        sp.add_argument("--spec", default=os.environ.get("FACTORY_SPEC", "specs/hotel.yaml"),
-                        help="dataset spec YAML (env FACTORY_SPEC; default specs/hotel.yaml)")
+        sp.add_argument(
+            "--root",
+            default=os.environ.get("FACTORY_ROOT", ".factory"),
+            help="storage root: a local folder or s3://bucket/prefix (env FACTORY_ROOT; default .factory)",
+        )
+        sp.add_argument(
+            "--spec",
+            default=os.environ.get("FACTORY_SPEC", "specs/hotel.yaml"),
+            help="dataset spec YAML (env FACTORY_SPEC; default specs/hotel.yaml)",
+        )
 
     r = sub.add_parser("replay", help="replay a dataset: reference period, then one batch per cycle through Dagster")
     common(r)
@@ -212,7 +268,9 @@ def parser() -> argparse.ArgumentParser:
     common(ledger)
     ledger.set_defaults(func=cmd_ledger)
 
-    rollback = sub.add_parser("rollback", help="point the `champion` alias back at an earlier champion, with a recorded reason")
+    rollback = sub.add_parser(
+        "rollback", help="point the `champion` alias back at an earlier champion, with a recorded reason"
+    )
     common(rollback)
     rollback.add_argument("version", help="a model version that was champion before (see `factory ledger`)")
     rollback.add_argument("--reason", required=True, help="why: recorded in the ledger")

@@ -13,14 +13,19 @@ import time
 
 import dagster as dg
 
-from factory.defs.assets import drift_report, promotion
+from factory.defs.assets.ingest import drift_report
+from factory.defs.assets.learning import promotion
 from factory.defs.jobs import ingest_job, regeneration_job
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=30,
-           description="Watches landing/ under the root; each new batch becomes a partition and an ingest run (run key = batch id, so never twice).")
+@dg.sensor(
+    job=ingest_job,
+    minimum_interval_seconds=30,
+    description="Watches landing/ under the root; each new batch becomes a partition and an ingest run (run key = "
+    "batch id, so never twice).",
+)
 def landing_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(batches.name))
     new = [b for b in factory.plane.landed_batches() if b not in known]
@@ -30,15 +35,20 @@ def landing_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource
     )
 
 
-@dg.sensor(job=regeneration_job, minimum_interval_seconds=60,
-           description="Starts regeneration for the newest batch whose drift share passes the spec's share_threshold or whose "
-                       "estimated ROC AUC dropped more than performance_tolerance, at most max_regenerations per period_hours and "
-                       "never within cooldown_hours of the previous one (a blocked batch waits, newest first). The cursor holds "
-                       "the last drift materialisation seen and the trigger times; the run key is the batch, so a batch never triggers twice.")
+@dg.sensor(
+    job=regeneration_job,
+    minimum_interval_seconds=60,
+    description="Starts regeneration for the newest batch whose drift share passes the spec's share_threshold or whose "
+    "estimated ROC AUC dropped more than performance_tolerance, at most max_regenerations per period_hours and "
+    "never within cooldown_hours of the previous one (a blocked batch waits, newest first). The cursor holds "
+    "the last drift materialisation seen and the trigger times; the run key is the batch, so a batch never triggers "
+    "twice.",
+)
 def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) -> dg.SensorResult:
     state = drift_cursor(context.cursor)
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=drift_report.key, after_storage_id=state["after"]), limit=100, ascending=True).records
+        dg.AssetRecordsFilter(asset_key=drift_report.key, after_storage_id=state["after"]), limit=100, ascending=True
+    ).records
     settings = factory.spec.drift
     triggered, skipped = [state["pending"]] if state["pending"] else [], []
     for record in records:
@@ -54,13 +64,25 @@ def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) 
     fired = [t for t in state["fired"] if now - t < settings.period_hours * 3600]
     newest = max(triggered) if triggered else None
     blocked = _blocked(fired, now, settings) if newest else None
-    requests = [] if newest is None or blocked else [dg.RunRequest(
-        run_key=f"regenerate-{newest}", partition_key=newest, tags={"factory/trigger": "drift"})]
-    cursor = dict(after=records[-1].storage_id if records else state["after"],
-                  fired=fired + ([now] if requests else []), pending=newest if blocked else None)
-    reason = None if requests else dg.SkipReason(
-        f"{newest} waits: {blocked}" if blocked else
-        f"no batch above drift share {settings.share_threshold}; below: {', '.join(skipped) or 'none new'}")
+    requests = (
+        []
+        if newest is None or blocked
+        else [dg.RunRequest(run_key=f"regenerate-{newest}", partition_key=newest, tags={"factory/trigger": "drift"})]
+    )
+    cursor = dict(
+        after=records[-1].storage_id if records else state["after"],
+        fired=fired + ([now] if requests else []),
+        pending=newest if blocked else None,
+    )
+    reason = (
+        None
+        if requests
+        else dg.SkipReason(
+            f"{newest} waits: {blocked}"
+            if blocked
+            else f"no batch above drift share {settings.share_threshold}; below: {', '.join(skipped) or 'none new'}"
+        )
+    )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor), skip_reason=reason)
 
 
@@ -78,12 +100,17 @@ def _blocked(fired: list[float], now: float, settings) -> str | None:
     if fired and now - max(fired) < settings.cooldown_hours * 3600:
         return f"cooldown of {settings.cooldown_hours:g} h since the last drift-triggered regeneration"
     if len(fired) >= settings.max_regenerations:
-        return f"cap of {settings.max_regenerations} drift-triggered regenerations per {settings.period_hours:g} h reached"
+        return (
+            f"cap of {settings.max_regenerations} drift-triggered regenerations per {settings.period_hours:g} h reached"
+        )
     return None
 
 
-@dg.schedule(cron_schedule="0 6 * * *", job=regeneration_job,
-             description="Daily at 06:00: regenerate for the newest validated batch not yet regenerated (run key = batch id).")
+@dg.schedule(
+    cron_schedule="0 6 * * *",
+    job=regeneration_job,
+    description="Daily at 06:00: regenerate for the newest validated batch not yet regenerated (run key = batch id).",
+)
 def daily_regeneration(context: dg.ScheduleEvaluationContext, factory: FactoryResource):
     validated = factory.plane.validated_batches()
     if not validated:

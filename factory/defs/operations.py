@@ -13,7 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from factory.core.base.types import DriftReport
-from factory.defs.assets import drift_report
+from factory.defs.assets.ingest import drift_report
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
 
@@ -21,7 +21,10 @@ from factory.defs.resources import FactoryResource
 class PromoteConfig(dg.Config):
     """Which model version becomes champion, and why (kept in the ledger)."""
 
-    version: str = Field(description="The MLflow model version to serve, e.g. '3' (see the challenger asset's metadata or `factory ledger`).")
+    version: str = Field(
+        description="The MLflow model version to serve, e.g. '3' (see the challenger asset's metadata or `factory "
+        "ledger`)."
+    )
     reason: str = Field(description="Why a person overrides the gate: it goes to the ledger and the version's tags.")
 
 
@@ -32,7 +35,9 @@ class RollbackConfig(dg.Config):
     reason: str = Field(description="What went wrong with the current champion: it goes to the ledger.")
 
 
-@dg.op(description="Point the MLflow alias `champion` at the chosen version and record a manual promotion in the ledger.")
+@dg.op(
+    description="Point the MLflow alias `champion` at the chosen version and record a manual promotion in the ledger."
+)
 def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, factory: FactoryResource) -> None:
     registry = factory.registry
     previous = registry.version_of("champion")
@@ -40,7 +45,9 @@ def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, facto
     context.log.info(f"champion {previous} -> {config.version}: {config.reason}")
 
 
-@dg.op(description="Point the MLflow alias `champion` back at an earlier champion and record the rollback in the ledger.")
+@dg.op(
+    description="Point the MLflow alias `champion` back at an earlier champion and record the rollback in the ledger."
+)
 def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig, factory: FactoryResource) -> None:
     registry = factory.registry
     previous = registry.version_of("champion")
@@ -48,24 +55,39 @@ def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig, fa
     context.log.info(f"champion {previous} rolled back to {config.version}: {config.reason}")
 
 
-@dg.job(description="Promote a named model version to champion by hand, with a reason; the ledger records it as 'manual'.")
+@dg.job(
+    description="Promote a named model version to champion by hand, with a reason; the ledger records it as 'manual'."
+)
 def promote_version_job():
     promote_version()
 
 
-@dg.job(description="Roll the champion back to a version that served before, with a reason; the ledger records it as 'rollback'.")
+@dg.job(
+    description="Roll the champion back to a version that served before, with a reason; the ledger records it as "
+    "'rollback'."
+)
 def rollback_job():
     rollback_champion()
 
 
-@dg.asset_check(asset=drift_report, partitions_def=batches,
-                description="WARN when the batch's drift share reaches the spec's share_threshold: the drift sensor will start a regeneration for it. Never blocks the loop.")
+@dg.asset_check(
+    asset=drift_report,
+    partitions_def=batches,
+    description="WARN when the batch's drift share reaches the spec's share_threshold: the drift sensor will start "
+    "a regeneration for it. Never blocks the loop.",
+)
 def drift_check(factory: FactoryResource, drift_report: DriftReport) -> dg.AssetCheckResult:
     threshold = factory.spec.drift.share_threshold
     share = float(drift_report.drift_share)
-    return dg.AssetCheckResult(passed=share < threshold, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"drift_share": share, "share_threshold": float(threshold),
-                                         "drifted_columns": ", ".join(drift_report.drifted_columns) or "none"})
+    return dg.AssetCheckResult(
+        passed=share < threshold,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "drift_share": share,
+            "share_threshold": float(threshold),
+            "drifted_columns": ", ".join(drift_report.drifted_columns) or "none",
+        },
+    )
 
 
 operation_jobs = [promote_version_job, rollback_job]

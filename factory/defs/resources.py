@@ -48,8 +48,10 @@ class FactoryResource(dg.ConfigurableResource):
     root: str = Field(default_factory=default_root, description="Storage root: a local path or s3://bucket/prefix.")
     home: str = Field(default_factory=default_home, description="Local state: Dagster instance, MLflow store, DuckDB.")
     spec_path: str = Field(default_factory=default_spec, description="The dataset spec YAML.")
-    mlflow_ui_url: str = Field(default_factory=lambda: os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000"),
-                                  description="Base URL of the MLflow UI, for links in metadata.")
+    mlflow_ui_url: str = Field(
+        default_factory=lambda: os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000"),
+        description="Base URL of the MLflow UI, for links in metadata.",
+    )
 
     @property
     def spec(self) -> DatasetSpec:

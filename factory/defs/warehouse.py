@@ -11,7 +11,6 @@ manifest is missing (an install without make) is it prepared here, once, because
 @dbt_assets needs it to define the assets at all (~6 s on a quiet machine).
 """
 
-
 import os
 import sys
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ if not project.manifest_path.exists():  # what project.preparer.prepare does, wi
 
 
 class _Translator(DagsterDbtTranslator):
-    def get_asset_spec(self, manifest, unique_id, project):  # noqa: ANN001 - dagster-dbt's signature
+    def get_asset_spec(self, manifest, unique_id, project):
         return super().get_asset_spec(manifest, unique_id, project).replace_attributes(group_name="warehouse")
 
 
@@ -65,8 +64,12 @@ def _dbt_env(factory: FactoryResource) -> Iterator[None]:
                 os.environ[key] = value
 
 
-@dbt_assets(manifest=project.manifest_path, project=project, name="warehouse",
-            dagster_dbt_translator=_Translator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)))
+@dbt_assets(
+    manifest=project.manifest_path,
+    project=project,
+    name="warehouse",
+    dagster_dbt_translator=_Translator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+)
 def warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource):
     """`dbt build` over everything the factory has written: staging views, marts, tests."""
     with _dbt_env(factory):
@@ -74,7 +77,7 @@ def warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, factory: F
 
 
 warehouse_job = dg.define_asset_job(
-    "warehouse_job", selection=dg.AssetSelection.assets(warehouse),
+    "warehouse_job",
+    selection=dg.AssetSelection.assets(warehouse),
     description="Rebuild the dbt warehouse (staging views, marts, data tests) from every batch under the root.",
 )
-

@@ -27,8 +27,19 @@ CYCLE = "2016-08"
 
 
 def spot(*conditions: Condition, positive_share: float = 0.4) -> BlindSpot:
-    return BlindSpot(conditions=tuple(conditions), kind="error", support=100, errors=40, error_rate=0.4, error_low=0.3,
-                     error_high=0.5, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=positive_share)
+    return BlindSpot(
+        conditions=tuple(conditions),
+        kind="error",
+        support=100,
+        errors=40,
+        error_rate=0.4,
+        error_low=0.3,
+        error_high=0.5,
+        overall_error=0.2,
+        lift=2.0,
+        p_value=1e-9,
+        positive_share=positive_share,
+    )
 
 
 def settings(spec, **changes):
@@ -55,7 +66,9 @@ def real():
     meal = rng.choice(["BB", "HB", "FB"], n, p=[0.7, 0.2, 0.1]).astype(object)
     meal[rng.random(n) < 0.1] = None
     p = 0.1 + 0.6 * (hotel == "City") * (lead > 30) + 0.2 * (meal == "HB")
-    return pd.DataFrame({"lead_time": lead, "adr": adr, "hotel": hotel, "meal": meal, "y": (rng.random(n) < p).astype(float)})
+    return pd.DataFrame(
+        {"lead_time": lead, "adr": adr, "hotel": hotel, "meal": meal, "y": (rng.random(n) < p).astype(float)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +77,10 @@ def generator(real, spec):
 
 
 def shapes(real: pd.DataFrame) -> list[BlindSpot]:
-    lo, hi = float(real["lead_time"].quantile(0.43)) + 0.5, float(real["lead_time"].quantile(0.61)) - 0.5  # cut through bins
+    lo, hi = (
+        float(real["lead_time"].quantile(0.43)) + 0.5,
+        float(real["lead_time"].quantile(0.61)) - 0.5,
+    )  # cut through bins
     adr_lo, adr_hi = (float(real["adr"].quantile(q)) + 0.001 for q in (0.3, 0.35))
     return [
         spot(Condition("hotel", "==", "Resort")),  # categorical equality
@@ -75,8 +91,13 @@ def shapes(real: pd.DataFrame) -> list[BlindSpot]:
         spot(Condition("adr", "is_null")),  # missing numeric
         spot(Condition("meal", "is_null")),  # missing category
         spot(Condition("hotel", "==", "Castle")),  # a pooled rare category (0.2%)
-        spot(Condition("hotel", "==", "City"), Condition("meal", "==", "HB"), Condition("adr", ">=", adr_lo),
-             Condition("adr", "<", adr_hi), positive_share=1.0),  # 3 columns, a narrow range, the label
+        spot(
+            Condition("hotel", "==", "City"),
+            Condition("meal", "==", "HB"),
+            Condition("adr", ">=", adr_lo),
+            Condition("adr", "<", adr_hi),
+            positive_share=1.0,
+        ),  # 3 columns, a narrow range, the label
     ]
 
 
@@ -121,8 +142,13 @@ def test_impossible_predicates_name_their_blind_spot(real, generator, spec):
     for s in (empty_range, unseen, never_null):
         with pytest.raises(SynthesisError, match=s.id):
             generator.sample_slice(SliceRequest(s, rows=10, positives=4), seed=0)
-    rows, failures = generate(real, [SliceRequest(unseen, 10, 4), SliceRequest(spot(Condition("meal", "==", "HB")), 10, 4)],
-                              spec, None, cycle=CYCLE)
+    rows, failures = generate(
+        real,
+        [SliceRequest(unseen, 10, 4), SliceRequest(spot(Condition("meal", "==", "HB")), 10, 4)],
+        spec,
+        None,
+        cycle=CYCLE,
+    )
     assert len(failures) == 1 and unseen.id in failures[0] and "impossible" in failures[0]
     assert len(rows) == 10
 
@@ -159,10 +185,14 @@ def test_auto_picks_a_generator_by_measured_fidelity_and_records_why(real, spec,
 
 @pytest.mark.slow
 def test_label_fidelity_on_real_hotel_rows(hotel_reference, hotel_spec):
-    real = hotel_reference[hotel_reference[hotel_spec.target].notna()].sample(8000, random_state=1).reset_index(drop=True)
+    real = (
+        hotel_reference[hotel_reference[hotel_spec.target].notna()].sample(8000, random_state=1).reset_index(drop=True)
+    )
     spec = settings(hotel_spec, generator="autoregressive", epochs=15, max_fit_seconds=120)
     generator, _ = fit_generator(real, spec)
-    rows = generator.sample_slice(SliceRequest(spot(), rows=3 * len(real), positives=int(round(3 * real["is_canceled"].sum()))), seed=0)
+    rows = generator.sample_slice(
+        SliceRequest(spot(), rows=3 * len(real), positives=int(round(3 * real["is_canceled"].sum()))), seed=0
+    )
     gaps = label_fidelity_gaps(real, rows, hotel_spec)
     assert len(gaps["per_value"]) > 10
     assert gaps["max"] <= 0.10 and gaps["mean"] <= 0.03
@@ -177,10 +207,20 @@ def test_columns_generated_before_a_condition_follow_the_slice(spec):
     n = 8000
     lead = rng.integers(0, 300, n).astype(float)
     city = rng.random(n) < np.where(lead >= 150, 0.9, 0.1)
-    real = pd.DataFrame({"lead_time": lead, "adr": np.round(rng.gamma(4, 25, n), 2), "hotel": np.where(city, "City", "Resort").astype(object),
-                         "meal": rng.choice(["BB", "HB"], n).astype(object), "y": (rng.random(n) < 0.3).astype(float)})
+    real = pd.DataFrame(
+        {
+            "lead_time": lead,
+            "adr": np.round(rng.gamma(4, 25, n), 2),
+            "hotel": np.where(city, "City", "Resort").astype(object),
+            "meal": rng.choice(["BB", "HB"], n).astype(object),
+            "y": (rng.random(n) < 0.3).astype(float),
+        }
+    )
     generator = fit_generator(real, settings(spec, epochs=15))[0]
-    for condition, city_share in ((Condition("lead_time", ">=", 150.0), 0.9), (Condition("lead_time", "<", 150.0), 0.1)):
+    for condition, city_share in (
+        (Condition("lead_time", ">=", 150.0), 0.9),
+        (Condition("lead_time", "<", 150.0), 0.1),
+    ):
         rows = generator.sample_slice(SliceRequest(spot(condition), 1000, 300), seed=0)
         share = (rows["hotel"] == "City").mean()
         assert abs(share - city_share) < 0.15, (condition, share)  # a fixed order measured 0.5 here

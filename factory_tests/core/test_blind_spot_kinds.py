@@ -34,13 +34,15 @@ SPEC = toy_spec()
 
 def frame(seed: int, n: int = 4000, sc_share: float = 0.1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "lead_time": rng.integers(0, 300, n).astype(float),
-        "adr": rng.normal(100, 25, n).round(2),
-        "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
-        "meal": rng.choice(["BB", "HB", "SC"], n, p=[(1 - sc_share) * 2 / 3, (1 - sc_share) / 3, sc_share]),
-        "y": rng.integers(0, 2, n).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "lead_time": rng.integers(0, 300, n).astype(float),
+            "adr": rng.normal(100, 25, n).round(2),
+            "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
+            "meal": rng.choice(["BB", "HB", "SC"], n, p=[(1 - sc_share) * 2 / 3, (1 - sc_share) / 3, sc_share]),
+            "y": rng.integers(0, 2, n).astype(float),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,7 @@ def top_bin(profile) -> float:
 
 
 # -- three conditions ------------------------------------------------------------------
+
 
 def test_three_condition_slice_is_found(profile, top_bin):
     n = 20000
@@ -95,6 +98,7 @@ def test_pruning_bound():
 
 # -- shrinkage and score -----------------------------------------------------------------
 
+
 def test_shrunk_lift_pulls_small_slices_harder():
     lift = shrunk_lift(np.array([20.0, 200.0]), np.array([40.0, 400.0]), 0.1, strength=100.0)
     assert 5 > lift[1] > lift[0] > 1  # same raw lift 5: the small slice is shrunk more
@@ -106,7 +110,9 @@ def test_shrunk_lift_pulls_small_slices_harder():
 def test_replication_needs_more_than_significance():
     overall, m = 0.1, 400
     border = np.ceil(m * overall + 1.96 * np.sqrt(m * overall * (1 - overall)))  # just significant at 95%
-    weak, strong = replication_probability(np.array([border, border]), np.array([m, m]), overall, np.array([10.0, 400.0]))
+    weak, strong = replication_probability(
+        np.array([border, border]), np.array([m, m]), overall, np.array([10.0, 400.0])
+    )
     sure = replication_probability(np.array([120.0]), np.array([m]), overall, 10.0)[0]
     assert 0.3 < weak < 0.6  # about even odds of showing again on a fresh sample
     assert strong < weak  # a stronger prior toward the overall rate doubts it more
@@ -137,6 +143,7 @@ def test_error_spots_carry_shrunk_lift_and_score(profile):
 
 
 # -- coverage gaps -----------------------------------------------------------------------
+
 
 def test_coverage_gap_is_found(reference, profile):
     production = frame(seed=6, n=3000, sc_share=0.45)
@@ -175,6 +182,7 @@ def test_same_distribution_gives_no_coverage_gap(reference, profile):
 
 # -- low confidence ----------------------------------------------------------------------
 
+
 def test_low_confidence_region_is_found(profile, top_bin):
     df = frame(seed=9).assign(y=np.nan)  # no labels needed
     rng = np.random.default_rng(10)
@@ -185,7 +193,10 @@ def test_low_confidence_region_is_found(profile, top_bin):
 
     first = result.blind_spots[0]
     assert first.kind == "low_confidence"
-    assert set(first.conditions) == {Condition("hotel", "==", "Resort Hotel"), Condition("lead_time", ">=", float(top_bin))}
+    assert set(first.conditions) == {
+        Condition("hotel", "==", "Resort Hotel"),
+        Condition("lead_time", ">=", float(top_bin)),
+    }
     assert first.error_rate == pytest.approx(np.minimum(proba, 1 - proba)[inside].mean())
     assert first.error_low < first.error_rate < first.error_high
     assert first.lift > 5 and 1 < first.lift_shrunk < first.lift
@@ -198,6 +209,7 @@ def test_equally_sure_model_gives_a_reason(profile):
 
 
 # -- persistence across batches ---------------------------------------------------------
+
 
 def two_equal_slices(profile, top_bin):
     df = frame(seed=11)
@@ -255,8 +267,12 @@ def test_a_slice_whose_labels_the_model_learnt_flipped_is_a_false_alarm_slice(pr
     assert abs(errors[inside].mean() - errors.mean()) < 0.05  # invisible to the overall error rate
 
     spots = find_blind_spots(df, errors, SPEC, profile).blind_spots
-    errors_only = find_blind_spots(df, errors, dataclasses.replace(
-        SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",))), profile).blind_spots
+    errors_only = find_blind_spots(
+        df,
+        errors,
+        dataclasses.replace(SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",))),
+        profile,
+    ).blind_spots
 
     alarms = [s for s in spots if s.metric == "false_alarm"]
     assert alarms[0].predicate == "meal = 'HB'"  # the top false-alarm slice
@@ -284,14 +300,30 @@ def test_persistence_table_reads_stored_predicates_back(profile, top_bin, tmp_pa
 
 
 def test_table_columns_are_a_superset_of_the_old_ones():
-    old = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
-           "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions"]
+    old = [
+        "batch_id",
+        "blind_spot_id",
+        "predicate",
+        "kind",
+        "support",
+        "errors",
+        "error_rate",
+        "error_low",
+        "error_high",
+        "overall_error",
+        "lift",
+        "p_value",
+        "positive_share",
+        "train_support",
+        "conditions",
+    ]
     table = blind_spot_table([], "2016-01")
     assert set(old) <= set(table.columns)
     assert {"deficit", "lift_shrunk", "score", "recurrence", "persistence"} <= set(table.columns)
 
 
 # -- degenerate input --------------------------------------------------------------------
+
 
 def test_no_labels(profile):
     df = frame(seed=2).assign(y=np.nan)
@@ -329,7 +361,10 @@ def test_every_column_missing(profile):
     df[["lead_time", "adr", "hotel", "meal"]] = np.nan
     errors = (np.random.default_rng(1).random(len(df)) < 0.1).astype(int)
     assert find_blind_spots(df, errors, SPEC, profile).reason == "no column has values to slice on"
-    assert find_low_confidence(df, np.full(len(df), 0.5) - errors * 0.4, SPEC, profile).reason == "no column has values to slice on"
+    assert (
+        find_low_confidence(df, np.full(len(df), 0.5) - errors * 0.4, SPEC, profile).reason
+        == "no column has values to slice on"
+    )
 
 
 def test_tiny_batches(profile, reference):

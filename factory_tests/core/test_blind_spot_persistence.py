@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core import flywheel
 from factory.core.base.dataset import BATCH
 from factory.core.base.plane import DataPlane
 from factory.core.base.profile import profile_reference
 from factory.core.base.storage import Storage
 from factory.core.discover.persistence import slice_lift
+from factory.core.flywheel.monitoring import discover
+from factory.core.learn.judge import labelled_sets
 from factory.core.registry.mlflow_registry import Registry
 from factory_tests.core.toy import toy_spec
 
@@ -22,15 +23,17 @@ SPEC = toy_spec()
 
 def frame(seed: int, batch: str, n: int = 3000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "lead_time": rng.integers(0, 300, n).astype(float),
-        "adr": rng.normal(100, 25, n).round(2),
-        "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
-        "meal": rng.choice(["BB", "HB", "SC"], n, p=[0.6, 0.3, 0.1]),
-        "y": rng.integers(0, 2, n).astype(float),
-        "u": rng.random(n),  # not a feature: decides where the stand-in model errs
-        BATCH: batch,
-    })
+    return pd.DataFrame(
+        {
+            "lead_time": rng.integers(0, 300, n).astype(float),
+            "adr": rng.normal(100, 25, n).round(2),
+            "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
+            "meal": rng.choice(["BB", "HB", "SC"], n, p=[0.6, 0.3, 0.1]),
+            "y": rng.integers(0, 2, n).astype(float),
+            "u": rng.random(n),  # not a feature: decides where the stand-in model errs
+            BATCH: batch,
+        }
+    )
 
 
 class ErrsOnSC:
@@ -58,16 +61,16 @@ def plane(tmp_path):
 def test_next_discovery_writes_the_previous_slices_persistence(plane, tmp_path):
     model = ErrsOnSC()
     registry = Registry.at(tmp_path / "home", plane)  # no champion: training rows are the reference's
-    first = flywheel.discover(plane, model, "2015-04", registry)  # newest labelled batch: 2015-03
+    first = discover(plane, model, "2015-04", registry)  # newest labelled batch: 2015-03
     assert first.blind_spots and not plane.storage.exists("blind_spots/persistence/2015-04.parquet")
     before = plane.storage.read_parquet("blind_spots/2015-04.parquet")
 
-    flywheel.discover(plane, model, "2015-05", registry)  # newest labelled batch: 2015-04
+    discover(plane, model, "2015-05", registry)  # newest labelled batch: 2015-04
 
     table = plane.storage.read_parquet("blind_spots/persistence/2015-05.parquet")
     assert list(table["blind_spot_id"]) == [s.id for s in first.blind_spots]
     assert (table["measured_on"] == "2015-04").all()
-    sets = flywheel.labelled_sets(plane, "2015-05")
+    sets = labelled_sets(plane, "2015-05")
     errors = model.predict(sets.discovery) != sets.discovery["y"].astype(int).to_numpy()
     expected = [slice_lift(s, sets.discovery, errors, "y") for s in first.blind_spots]
     assert table["persistence"].tolist() == pytest.approx(expected)

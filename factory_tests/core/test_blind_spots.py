@@ -21,13 +21,15 @@ SPEC = toy_spec()
 
 def frame(seed: int, n: int = N) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "lead_time": rng.integers(0, 300, n).astype(float),
-        "adr": rng.normal(100, 25, n).round(2),
-        "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
-        "meal": rng.choice(["BB", "HB", "SC"], n, p=[0.6, 0.3, 0.1]),
-        "y": rng.integers(0, 2, n).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "lead_time": rng.integers(0, 300, n).astype(float),
+            "adr": rng.normal(100, 25, n).round(2),
+            "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
+            "meal": rng.choice(["BB", "HB", "SC"], n, p=[0.6, 0.3, 0.1]),
+            "y": rng.integers(0, 2, n).astype(float),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,9 @@ def test_planted_single_column_slice_is_not_split(profile):
 
     assert spots[0].predicate == "meal = 'SC'"
     # its two-condition children are explained by it and never reported
-    assert not any(any(c == Condition("meal", "==", "SC") for c in s.conditions) and len(s.conditions) > 1 for s in spots)
+    assert not any(
+        any(c == Condition("meal", "==", "SC") for c in s.conditions) and len(s.conditions) > 1 for s in spots
+    )
 
 
 def exact_errors(masks_rates: list[tuple[np.ndarray, float]], seed: int) -> np.ndarray:
@@ -120,6 +124,7 @@ def test_children_are_counted_per_parent_and_metric():
     assert counts[("error", (a,))] == 2 and counts[("error", (b,))] == 2 and counts[("error", (c,))] == 1
     assert counts[("error", (b, a))] == 1 and counts[("miss", (a,))] == 1
     assert ("error", (b, a, c)) not in counts  # nothing refines it
+
 
 def test_train_support_counts_reference_rows(profile):
     df = frame(seed=4)
@@ -175,8 +180,17 @@ def test_max_slices_is_respected(profile, top_bin):
 
 def spot(*conditions: Condition, support: int = 100) -> BlindSpot:
     return BlindSpot(
-        conditions=tuple(conditions), kind="error", support=support, errors=40, error_rate=0.4,
-        error_low=0.3, error_high=0.5, overall_error=0.1, lift=4.0, p_value=1e-9, positive_share=0.5,
+        conditions=tuple(conditions),
+        kind="error",
+        support=support,
+        errors=40,
+        error_rate=0.4,
+        error_low=0.3,
+        error_high=0.5,
+        overall_error=0.1,
+        lift=4.0,
+        p_value=1e-9,
+        positive_share=0.5,
     )
 
 
@@ -200,8 +214,9 @@ def test_predicate_text_is_readable():
 
 
 def test_blind_spot_mask_and_table():
-    df = pd.DataFrame({"hotel": ["Resort Hotel", "City Hotel", "Resort Hotel", None],
-                       "lead_time": [200.0, 300.0, 10.0, 250.0]})
+    df = pd.DataFrame(
+        {"hotel": ["Resort Hotel", "City Hotel", "Resort Hotel", None], "lead_time": [200.0, 300.0, 10.0, 250.0]}
+    )
     s = spot(Condition("hotel", "==", "Resort Hotel"), Condition("lead_time", ">=", 120.0))
     assert s.mask(df).tolist() == [True, False, False, False]
     assert Condition("hotel", "is_null").mask(df).tolist() == [False, False, False, True]

@@ -30,21 +30,31 @@ def spec(hotel_spec):
 def candidates(hotel_reference, hotel_profile, spec):
     """Readable 1- and 2-condition slices holding 3-25% of the reference, with the gap
     between their positive rate and the rest's."""
-    table = scan(encode(hotel_reference, hotel_profile),
-                    {"positives": hotel_reference[spec.target].to_numpy(dtype=float)}, 1)
+    table = scan(
+        encode(hotel_reference, hotel_profile), {"positives": hotel_reference[spec.target].to_numpy(dtype=float)}, 1
+    )
     share = table["support"] / len(hotel_reference)
     table = table[(share >= 0.03) & (share <= 0.25)]
     gap = (table["positives"] / table["support"] - hotel_reference[spec.target].mean()).abs()
     return list(zip(table["conditions"], gap))
 
 
-@pytest.mark.parametrize("seed, n_conditions, method", [(1, 1, "flip"), (2, 2, "flip"), (3, 2, "flip"), (4, 2, "remove")])
-def test_planted_slice_is_reported(seed, n_conditions, method, spec, candidates, hotel_reference, hotel_profile, hotel_later, hotel_batch):
+@pytest.mark.parametrize(
+    "seed, n_conditions, method", [(1, 1, "flip"), (2, 2, "flip"), (3, 2, "flip"), (4, 2, "remove")]
+)
+def test_planted_slice_is_reported(
+    seed, n_conditions, method, spec, candidates, hotel_reference, hotel_profile, hotel_later, hotel_batch
+):
     rng = np.random.default_rng(seed)
     batch = hotel_batch(hotel_later[1])
     wide = np.quantile([gap for _, gap in candidates], 0.9)  # removal: among the 10% most distinct slices
-    pool = [c for c, gap in candidates if len(predicate_columns(c)) == n_conditions and (method == "flip" or gap >= wide)
-            and conditions_mask(c, batch).sum() >= 2 * spec.blind_spots.min_support]
+    pool = [
+        c
+        for c, gap in candidates
+        if len(predicate_columns(c)) == n_conditions
+        and (method == "flip" or gap >= wide)
+        and conditions_mask(c, batch).sum() >= 2 * spec.blind_spots.min_support
+    ]
     conditions = pool[rng.integers(len(pool))]
     train = hotel_reference.copy()
     inside = conditions_mask(conditions, train).to_numpy()

@@ -8,11 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from factory.core import flywheel
 from factory.core.base.dataset import BATCH
 from factory.core.base.plane import DataPlane
 from factory.core.base.profile import profile_reference
 from factory.core.base.storage import Storage
+from factory.core.flywheel.monitoring import champion_training, discover
+from factory.core.flywheel.retraining import train_challenger, train_initial_champion
+from factory.core.learn.judge import labelled_sets
+from factory.core.learn.recipe import train_model
 from factory.core.registry.mlflow_registry import Registry
 from factory_tests.core.toy import toy_spec
 
@@ -23,14 +26,16 @@ def frame(seed: int, batch: str, n: int, sc_share: float) -> pd.DataFrame:
     """Hotel-like rows; meal = 'SC' makes up `sc_share` of them."""
     rng = np.random.default_rng(seed)
     lead_time = rng.integers(0, 300, n).astype(float)
-    return pd.DataFrame({
-        "lead_time": lead_time,
-        "adr": rng.normal(100, 25, n).round(2),
-        "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
-        "meal": rng.choice(["BB", "HB", "SC"], n, p=[(1 - sc_share) * 0.7, (1 - sc_share) * 0.3, sc_share]),
-        "y": (rng.random(n) < 0.2 + 0.6 * lead_time / 300).astype(float),
-        BATCH: batch,
-    })
+    return pd.DataFrame(
+        {
+            "lead_time": lead_time,
+            "adr": rng.normal(100, 25, n).round(2),
+            "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
+            "meal": rng.choice(["BB", "HB", "SC"], n, p=[(1 - sc_share) * 0.7, (1 - sc_share) * 0.3, sc_share]),
+            "y": (rng.random(n) < 0.2 + 0.6 * lead_time / 300).astype(float),
+            BATCH: batch,
+        }
+    )
 
 
 @pytest.fixture
@@ -51,26 +56,29 @@ def coverage_gaps(plane: DataPlane, batch_id: str) -> list[str]:
 
 def test_a_region_the_champion_has_learnt_from_is_no_coverage_gap(loop):
     plane, registry = loop
-    flywheel.train_initial_champion(plane, registry)
+    train_initial_champion(plane, registry)
     reference = plane.reference()
-    pd.testing.assert_frame_equal(flywheel.champion_training(plane, registry),
-                                  reference[reference[BATCH] == "2015-01"].reset_index(drop=True))
-    flywheel.discover(plane, registry.load("champion"), "2015-06", registry)
+    pd.testing.assert_frame_equal(
+        champion_training(plane, registry), reference[reference[BATCH] == "2015-01"].reset_index(drop=True)
+    )
+    discover(plane, registry.load("champion"), "2015-06", registry)
     assert any("SC" in p for p in coverage_gaps(plane, "2015-06"))  # the first champion never saw meal = 'SC'
 
     plane.storage.write_parquet("synthetic/2015-05/none.accepted.parquet", pd.DataFrame())
-    challenger = flywheel.train_challenger(plane, registry, "2015-05", "synthetic/2015-05/none.accepted.parquet", [])
+    challenger = train_challenger(plane, registry, "2015-05", "synthetic/2015-05/none.accepted.parquet", [])
     registry.promote(challenger.version, "2015-05", "test")
-    pd.testing.assert_frame_equal(flywheel.champion_training(plane, registry), flywheel.labelled_sets(plane, "2015-05").train)
-    flywheel.discover(plane, registry.load("champion"), "2015-06", registry)
+    pd.testing.assert_frame_equal(champion_training(plane, registry), labelled_sets(plane, "2015-05").train)
+    discover(plane, registry.load("champion"), "2015-06", registry)
     assert not any("SC" in p for p in coverage_gaps(plane, "2015-06"))  # it trained on 2015-03 and 2015-04
 
 
 def test_a_champion_without_provenance_falls_back_to_the_reference(loop, caplog):
     plane, registry = loop
     train = plane.reference()
-    model = flywheel.train_model(train, SPEC)
-    _, version = registry.log_model_run(model, "by-hand", params={}, metrics={}, tags={}, example=train[list(SPEC.features)])
+    model = train_model(train, SPEC)
+    _, version = registry.log_model_run(
+        model, "by-hand", params={}, metrics={}, tags={}, example=train[list(SPEC.features)]
+    )
     registry.promote(version, "2015-03", "logged outside the loop")
-    pd.testing.assert_frame_equal(flywheel.champion_training(plane, registry), plane.reference())
+    pd.testing.assert_frame_equal(champion_training(plane, registry), plane.reference())
     assert "reference period" in caplog.text

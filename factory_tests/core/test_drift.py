@@ -16,7 +16,8 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.profile import profile_reference
 from factory.core.base.spec import DatasetSpec, DriftSettings, replace
 from factory.core.base.storage import Storage
-from factory.core.monitor.drift import drift_table, evidently_drift, fast_drift
+from factory.core.monitor.drift import fast_drift
+from factory.core.monitor.evidently_report import drift_table, evidently_drift
 from factory_tests.core.toy import toy_spec
 
 SPEC = toy_spec(numeric=("price", "nights", "flag_num"), categorical=("meal", "hotel"))
@@ -26,14 +27,16 @@ def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     """price: continuous (KS / Wasserstein); nights: 4 values (chi-squared / JS);
     flag_num: binary numeric (Z / JS); meal: 3 categories; hotel: 2 categories."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "price": rng.normal(100 + 30 * shift, 25, n).round(2),
-        "nights": rng.choice([1.0, 2.0, 3.0, 4.0], n, p=[0.4 - 0.2 * shift, 0.3, 0.2, 0.1 + 0.2 * shift]),
-        "flag_num": rng.choice([0.0, 1.0], n, p=[0.8 - 0.3 * shift, 0.2 + 0.3 * shift]),
-        "meal": rng.choice(["BB", "HB", "SC"], n, p=[0.6, 0.3 - 0.2 * shift, 0.1 + 0.2 * shift]),
-        "hotel": rng.choice(["City", "Resort"], n, p=[0.5 + 0.3 * shift, 0.5 - 0.3 * shift]),
-        "y": rng.integers(0, 2, n).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "price": rng.normal(100 + 30 * shift, 25, n).round(2),
+            "nights": rng.choice([1.0, 2.0, 3.0, 4.0], n, p=[0.4 - 0.2 * shift, 0.3, 0.2, 0.1 + 0.2 * shift]),
+            "flag_num": rng.choice([0.0, 1.0], n, p=[0.8 - 0.3 * shift, 0.2 + 0.3 * shift]),
+            "meal": rng.choice(["BB", "HB", "SC"], n, p=[0.6, 0.3 - 0.2 * shift, 0.1 + 0.2 * shift]),
+            "hotel": rng.choice(["City", "Resort"], n, p=[0.5 + 0.3 * shift, 0.5 - 0.3 * shift]),
+            "y": rng.integers(0, 2, n).astype(float),
+        }
+    )
 
 
 def compare(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec = SPEC):
@@ -48,7 +51,12 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec = 
 def test_small_reference_uses_p_value_tests_and_agrees_with_evidently(shift):
     ours, theirs = compare(frame(600, seed=1), frame(400, seed=2, shift=shift))
     assert {c: ours[c].test for c in ours} == {
-        "price": "ks", "nights": "chisquare", "flag_num": "z", "meal": "chisquare", "hotel": "z"}
+        "price": "ks",
+        "nights": "chisquare",
+        "flag_num": "z",
+        "meal": "chisquare",
+        "hotel": "z",
+    }
     for column, mine in ours.items():
         assert mine.score == pytest.approx(theirs[column].score, rel=1e-9, abs=1e-12), column
         assert mine.drifted == theirs[column].drifted, column
@@ -59,8 +67,12 @@ def test_small_reference_uses_p_value_tests_and_agrees_with_evidently(shift):
 def test_large_reference_uses_distances_and_agrees_with_evidently(shift):
     ours, theirs = compare(frame(3000, seed=3), frame(2000, seed=4, shift=shift))
     assert {c: ours[c].test for c in ours} == {
-        "price": "wasserstein", "nights": "jensenshannon", "flag_num": "jensenshannon",
-        "meal": "jensenshannon", "hotel": "jensenshannon"}
+        "price": "wasserstein",
+        "nights": "jensenshannon",
+        "flag_num": "jensenshannon",
+        "meal": "jensenshannon",
+        "hotel": "jensenshannon",
+    }
     for column, mine in ours.items():  # price: > 1000 distinct values, so a quantile sketch
         tolerance = dict(abs=1e-3) if column == "price" else dict(rel=1e-9)
         assert mine.score == pytest.approx(theirs[column].score, **tolerance), column
@@ -69,8 +81,9 @@ def test_large_reference_uses_distances_and_agrees_with_evidently(shift):
 
 
 def test_per_column_override_changes_test_and_threshold_like_evidently():
-    spec = replace(SPEC, drift=DriftSettings(per_column={"price": {"test": "ks", "threshold": 0.05},
-                                                         "meal": {"threshold": 0.5}}))
+    spec = replace(
+        SPEC, drift=DriftSettings(per_column={"price": {"test": "ks", "threshold": 0.05}, "meal": {"threshold": 0.5}})
+    )
     ours, theirs = compare(frame(3000, seed=5), frame(2000, seed=6, shift=0.3), spec)
     assert ours["price"].test == "ks" and ours["price"].threshold == 0.05
     assert ours["price"].score == pytest.approx(theirs["price"].score, rel=1e-3, abs=1e-12)
@@ -106,7 +119,8 @@ def test_profile_survives_storage_round_trip(tmp_path):
     stored = fast_drift("b", current, plane.profile(), SPEC)
     fresh = fast_drift("b", current, profile_reference(reference, SPEC), SPEC)
     assert [(c.column, c.test, c.score, c.drifted) for c in stored.columns] == [
-        (c.column, c.test, c.score, c.drifted) for c in fresh.columns]
+        (c.column, c.test, c.score, c.drifted) for c in fresh.columns
+    ]
 
 
 def test_tidy_table_has_one_row_per_column_with_both_summaries():

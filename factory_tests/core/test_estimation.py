@@ -97,9 +97,16 @@ def test_recalibration_on_the_newest_labels_tracks_concept_drift():
     )
     from factory.core.learn.recipe import train_model
 
-    spec = DatasetSpec(name="toy", source=SourceSpec(path="unused.csv"), target="y", positive_label=1,
-                       time=TimeSpec(month="month", start_year=2015), numeric=("x",), categorical=(),
-                       training=TrainingSettings(n_estimators=40))
+    spec = DatasetSpec(
+        name="toy",
+        source=SourceSpec(path="unused.csv"),
+        target="y",
+        positive_label=1,
+        time=TimeSpec(month="month", start_year=2015),
+        numeric=("x",),
+        categorical=(),
+        training=TrainingSettings(n_estimators=40),
+    )
 
     def world(n: int, seed: int, noise: float) -> pd.DataFrame:
         rng = np.random.default_rng(seed)

@@ -40,7 +40,7 @@ def test_every_metric_matches_scikit_learn_on_a_resample(scored, row):
     y, p, pred = scored
     w = resample_counts(len(y), 20, seed=3)
     idx = np.repeat(np.arange(len(y)), w[row])  # the resample as explicit rows
-    out = classifier_metrics(y, p, pred, w[row:row + 1], q=p)
+    out = classifier_metrics(y, p, pred, w[row : row + 1], q=p)
     assert out["auc"][0] == pytest.approx(roc_auc_score(y[idx], p[idx]), abs=1e-12)
     assert out["pr_auc"][0] == pytest.approx(average_precision_score(y[idx], p[idx]), abs=1e-12)
     assert out["f1"][0] == pytest.approx(f1_score(y[idx], pred[idx]), abs=1e-12)

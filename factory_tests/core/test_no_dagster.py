@@ -14,11 +14,17 @@ CORE_MODULES = sorted(m.name for m in pkgutil.walk_packages(factory.core.__path_
 
 
 def test_core_modules_are_discovered():
-    assert {"factory.core.flywheel", "factory.core.base.spec", "factory.core.gate.ingest", "factory.core.registry.mlflow_registry"} <= set(CORE_MODULES)
+    assert {
+        "factory.core.flywheel",
+        "factory.core.base.spec",
+        "factory.core.gate.ingest",
+        "factory.core.registry.mlflow_registry",
+    } <= set(CORE_MODULES)
 
 
 def test_importing_every_core_module_does_not_import_dagster():
     imports = "; ".join(f"import {m}" for m in CORE_MODULES)
-    code = f"{imports}; import sys; assert 'dagster' not in sys.modules, sorted(m for m in sys.modules if m.startswith('dagster'))"
+    leaked = "sorted(m for m in sys.modules if m.startswith('dagster'))"
+    code = f"{imports}; import sys; assert 'dagster' not in sys.modules, {leaked}"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -27,7 +27,7 @@ def parts(hotel_reference, hotel_spec):
     """Disjoint real samples: training rows, a control set and fresh rows (fresh rows
     equal to a training row dropped, as the gate does)."""
     rows = hotel_reference.sample(3000, random_state=5).reset_index(drop=True)
-    train, control, fresh = (rows.iloc[i:i + 1000].reset_index(drop=True) for i in (0, 1000, 2000))
+    train, control, fresh = (rows.iloc[i : i + 1000].reset_index(drop=True) for i in (0, 1000, 2000))
     fresh = fresh[~exact_copies(fresh, train, list(hotel_spec.features))].reset_index(drop=True)
     return train, control, fresh
 
@@ -53,7 +53,9 @@ def test_rows_the_generator_never_saw_carry_no_risk(parts, spec):
     assert all(a.verdict != "fail" for a in attacks.values()), attacks
     assert all(a.risk_low <= 0.1 for a in attacks.values())
     # the attacks themselves work on fresh rows (better than random), they just gain nothing from membership
-    assert attacks["inference"].verdict == "pass" and attacks["inference"].attack_rate > attacks["inference"].baseline_rate
+    assert (
+        attacks["inference"].verdict == "pass" and attacks["inference"].attack_rate > attacks["inference"].baseline_rate
+    )
 
 
 def test_an_attack_no_better_than_random_is_inconclusive(parts, spec):
@@ -68,7 +70,7 @@ def test_an_attack_no_better_than_random_is_inconclusive(parts, spec):
 
 
 def test_risk_is_the_excess_over_the_control_with_wilson_intervals():
-    z2 = 1.959964 ** 2
+    z2 = 1.959964**2
     wilson = lambda k, n: ((k + z2 / 2) / (n + z2), 1.959964 / (n + z2) * sqrt(k * (n - k) / n + z2 / 4))  # noqa: E731
     (a, da), (c, dc) = wilson(300, 500), wilson(100, 500)
     r = attack_result("inference", 500, successes=300, control=100, baseline=50, threshold=0.1)

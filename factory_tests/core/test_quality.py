@@ -12,12 +12,24 @@ import pytest
 
 from factory.core.base.spec import replace
 from factory.core.base.types import BlindSpot, Condition
-from factory.core.gate.quality import evaluate_synthetic, to_html
+from factory.core.gate.quality import evaluate_synthetic
+from factory.core.gate.quality_page import to_html
 from factory.core.gate.synthetic import exact_copies
 from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_low
 
-SPOT = BlindSpot(conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
-                 error_rate=0.4, error_low=0.35, error_high=0.45, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=0.4)
+SPOT = BlindSpot(
+    conditions=(Condition("hotel", "==", "City Hotel"),),
+    kind="error",
+    support=500,
+    errors=200,
+    error_rate=0.4,
+    error_low=0.35,
+    error_high=0.45,
+    overall_error=0.2,
+    lift=2.0,
+    p_value=1e-9,
+    positive_share=0.4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +44,7 @@ def parts(hotel_reference, hotel_spec):
     (fresh rows equal to a training row dropped, as the gate does: the hotel data
     holds many duplicated bookings)."""
     rows = hotel_reference.sample(1500, random_state=11).reset_index(drop=True)
-    train, holdout, fresh = (rows.iloc[i:i + 500].reset_index(drop=True) for i in (0, 500, 1000))
+    train, holdout, fresh = (rows.iloc[i : i + 500].reset_index(drop=True) for i in (0, 500, 1000))
     fresh = fresh[~exact_copies(fresh, train, list(hotel_spec.features))].reset_index(drop=True)
     return train, holdout, fresh
 
@@ -50,12 +62,25 @@ def test_fresh_real_rows_pass_every_check(fresh_report):
     assert overall.discriminator_auc < 0.65
     assert 0.4 < overall.dcr_share < 0.6
     assert 0.4 < overall.mia_auc < 0.6
-    assert {a.attack for a in overall.attacks} == {"singling_out_univariate", "singling_out_multivariate", "linkability", "inference"}
+    assert {a.attack for a in overall.attacks} == {
+        "singling_out_univariate",
+        "singling_out_multivariate",
+        "linkability",
+        "inference",
+    }
     assert all(a.verdict != "fail" for a in overall.attacks)
     assert overall.tstr_ratio > 0.9
     assert overall.exact_copies == 0 and overall.pii_leaks == 0
     headline = fresh_report.headline()
-    assert {"quality", "discriminator_auc", "tstr_ratio", "label_gap_max", "dcr_share", "nndr_p5", "exact_copies"} <= set(headline)
+    assert {
+        "quality",
+        "discriminator_auc",
+        "tstr_ratio",
+        "label_gap_max",
+        "dcr_share",
+        "nndr_p5",
+        "exact_copies",
+    } <= set(headline)
     assert all(type(v) in (int, float) for v in headline.values())
 
 
@@ -77,10 +102,14 @@ def test_memorised_rows_fail_privacy(parts, spec):
     assert overall.exact_copies == 0
     assert overall.dcr_share > 0.9
     assert overall.mia_auc > 0.9
-    assert any(f.startswith(f"dcr_share on overall: {overall.dcr_share:.3f} is above the maximum 0.6") for f in report.failures)
+    assert any(
+        f.startswith(f"dcr_share on overall: {overall.dcr_share:.3f} is above the maximum 0.6") for f in report.failures
+    )
     # a training row's nearest synthetic row is itself: its label is known, its two halves link
     for attack in ("inference", "linkability"):
-        assert any(f.startswith(f"{attack}_risk on overall:") and f"spec gate.max_{attack}_risk" in f for f in report.failures)
+        assert any(
+            f.startswith(f"{attack}_risk on overall:") and f"spec gate.max_{attack}_risk" in f for f in report.failures
+        )
     assert report.headline()["inference_risk_low"] > 0.3
 
 
@@ -95,7 +124,9 @@ def test_blind_spot_slices_are_judged_against_their_own_real_rows(parts, spec):
     assert spot.tstr_ratio is None  # utility is judged overall only
     line = f"label_gap_low on blind spot {SPOT.id} (hotel = 'City Hotel'):"
     assert any(w.startswith(line) for w in report.warnings), report.warnings  # a slice's breach warns by default ...
-    strict = evaluate_synthetic("b", city, train, holdout, replace(spec, gate=dataclasses.replace(spec.gate, slices_block=True)), [SPOT])
+    strict = evaluate_synthetic(
+        "b", city, train, holdout, replace(spec, gate=dataclasses.replace(spec.gate, slices_block=True)), [SPOT]
+    )
     assert any(f.startswith(line) for f in strict.failures), strict.failures  # ... and blocks when the spec says so
     page = to_html(report, spec)
     assert page.startswith("<!doctype html>") and "failed" in page and SPOT.id in page and "class=bad" in page
@@ -119,7 +150,9 @@ def test_label_fidelity_gaps_per_value(hotel_spec):
     assert gaps["per_value"]["hotel=y"] == pytest.approx(0.5)
     assert gaps["per_value"]["meal=a"] == pytest.approx(0.0)
     assert gaps["max"] == pytest.approx(0.5)
-    assert label_gap_low(real, synthetic, hotel_spec, min_rows=100) == pytest.approx(0.5 - 1.96 * np.sqrt(0.25 / 100), abs=1e-9)
+    assert label_gap_low(real, synthetic, hotel_spec, min_rows=100) == pytest.approx(
+        0.5 - 1.96 * np.sqrt(0.25 / 100), abs=1e-9
+    )
     assert label_fidelity_gaps(real, synthetic.iloc[:0], hotel_spec)["max"] is None
 
 
@@ -127,15 +160,21 @@ def test_flywheel_gate_rejects_a_memorised_batch_and_writes_its_report(parts, sp
     from factory.core.base.plane import DataPlane
     from factory.core.base.storage import Storage
     from factory.core.base.types import ValidationOutcome
-    from factory.core.flywheel import LabelledSets, fidelity_headline, judge_fidelity
+    from factory.core.flywheel.synthesis import fidelity_headline, judge_fidelity
+    from factory.core.learn.judge import LabelledSets
 
     train, holdout, _ = parts
     plane = DataPlane(Storage(str(tmp_path)), spec)
     memorised = train.assign(adr=train["adr"] + 0.01)
     before = ValidationOutcome("2016-08", rows=len(memorised), passed=True, expectations=10)
-    accepted, outcome = judge_fidelity(plane, "2016-08", memorised, before, LabelledSets(train, train.iloc[:0], holdout, "2016-07"), [])
+    accepted, outcome = judge_fidelity(
+        plane, "2016-08", memorised, before, LabelledSets(train, train.iloc[:0], holdout, "2016-07"), []
+    )
     assert accepted.empty and outcome.passed is False and outcome.rows_dropped == len(memorised)
-    assert any(f.startswith("batch 2016-08: dcr_share on overall:") and "spec gate.max_dcr_share" in f for f in outcome.failures)
+    assert any(
+        f.startswith("batch 2016-08: dcr_share on overall:") and "spec gate.max_dcr_share" in f
+        for f in outcome.failures
+    )
     assert outcome.report_uri.endswith("reports/synthetic_validation/2016-08.html")
     page = plane.storage.read_bytes("reports/synthetic_validation/2016-08.html").decode()
     assert "dcr_share on overall" in page

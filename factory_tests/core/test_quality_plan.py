@@ -20,8 +20,19 @@ pytestmark = pytest.mark.slow
 
 MIX = 0.75  # the plan's share of positives; the slice's history holds ~0.42
 ROWS = 600
-SPOT = BlindSpot(conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
-                 error_rate=0.4, error_low=0.35, error_high=0.45, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=MIX)
+SPOT = BlindSpot(
+    conditions=(Condition("hotel", "==", "City Hotel"),),
+    kind="error",
+    support=500,
+    errors=200,
+    error_rate=0.4,
+    error_low=0.35,
+    error_high=0.45,
+    overall_error=0.2,
+    lift=2.0,
+    p_value=1e-9,
+    positive_share=MIX,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +73,9 @@ def test_real_rows_at_the_plans_label_mix_pass(parts, at_plan_mix, hotel_spec):
 def test_a_batch_that_flattens_or_flips_the_label_relationship_fails(parts, at_plan_mix, hotel_spec, damage):
     train, holdout, _ = parts
     y = at_plan_mix[hotel_spec.target]
-    broken = at_plan_mix.assign(**{hotel_spec.target: np.random.default_rng(0).permutation(y.to_numpy()) if damage == "shuffled" else 1.0 - y})
+    broken = at_plan_mix.assign(
+        **{hotel_spec.target: np.random.default_rng(0).permutation(y.to_numpy()) if damage == "shuffled" else 1.0 - y}
+    )
     report = evaluate_synthetic("b", broken, train, holdout, hotel_spec, [SPOT])
     text = " | ".join(report.failures)
     assert "label_gap_low on overall:" in text and "(spec gate.max_label_gap)" in text

@@ -105,7 +105,9 @@ def test_missing_spec_file_is_reported(tmp_path):
 def test_leakage_column_as_feature_is_refused(tmp_path):
     path = write_spec(
         tmp_path,
-        edited("  - total_of_special_requests\ninteger:", "  - total_of_special_requests\n  - booking_changes\ninteger:"),
+        edited(
+            "  - total_of_special_requests\ninteger:", "  - total_of_special_requests\n  - booking_changes\ninteger:"
+        ),
     )
     with pytest.raises(SpecError, match="booking_changes"):
         load_spec(path)
@@ -147,7 +149,11 @@ def test_gate_privacy_settings_load_and_an_unknown_secret_is_named(tmp_path):
 
 
 def test_synthesis_plan_settings_load_and_out_of_range_shares_are_named(tmp_path):
-    spec = load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_rows: 5000\n  max_slice_share: 0.02\n  positive_share: 0.5\n"))
+    spec = load_spec(
+        write_spec(
+            tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_rows: 5000\n  max_slice_share: 0.02\n  positive_share: 0.5\n"
+        )
+    )
     s = spec.synthesis
     assert (s.max_rows, s.max_slice_share, s.positive_share, s.synthetic_share) == (5000, 0.02, 0.5, 0.1)
     with pytest.raises(SpecError, match="synthesis: max_slice_share must be between 0 and 1"):
@@ -157,6 +163,8 @@ def test_synthesis_plan_settings_load_and_out_of_range_shares_are_named(tmp_path
 
 
 def test_strata_are_categorical_columns(tmp_path):
-    assert load_spec(write_spec(tmp_path, HOTEL_TEXT)).synthesis.strata == ("market_segment",)  # a YAML list, kept as a tuple
+    assert load_spec(write_spec(tmp_path, HOTEL_TEXT)).synthesis.strata == (
+        "market_segment",
+    )  # a YAML list, kept as a tuple
     with pytest.raises(SpecError, match="strata must be a list of categorical columns"):
         load_spec(write_spec(tmp_path, edited("strata: [market_segment]", "strata: [adr]")))

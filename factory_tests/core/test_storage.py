@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,11 +25,13 @@ def all_files(root) -> list[str]:
 
 
 def test_parquet_round_trip(storage):
-    df = pd.DataFrame({
-        "x": np.arange(5, dtype=float),
-        "cat": ["a", None, "c", "d", "e"],
-        "flag": [True, False, True, True, False],
-    })
+    df = pd.DataFrame(
+        {
+            "x": np.arange(5, dtype=float),
+            "cat": ["a", None, "c", "d", "e"],
+            "flag": [True, False, True, True, False],
+        }
+    )
     uri = storage.write_parquet("validated/2016-07.parquet", df)
     assert uri == storage.uri("validated/2016-07.parquet")
     assert os.path.exists(uri)
@@ -75,7 +78,7 @@ def test_write_is_atomic_when_the_move_fails(storage, monkeypatch):
     seen = {}
 
     def broken_mv(self, path1, path2, *args, **kwargs):
-        seen["tmp_written"] = os.path.exists(path1) and open(path1, "rb").read() == b"payload"
+        seen["tmp_written"] = os.path.exists(path1) and Path(path1).read_bytes() == b"payload"
         seen["target"] = path2
         raise OSError("disk went away mid-write")
 
@@ -113,6 +116,7 @@ def test_uri_of_local_root(tmp_path):
 
 
 # -- DataPlane.land ---------------------------------------------------------------
+
 
 @pytest.fixture()
 def plane(storage, hotel_spec):

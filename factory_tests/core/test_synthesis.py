@@ -18,12 +18,27 @@ from factory.core.synth.plan import SliceRequest, plan_generation
 CYCLE = "2016-08"
 
 
-def spot(*conditions: Condition, support: int = 200, lift: float = 2.0, positive_share: float = 0.4, kind: str = "error",
-         deficit: int = 0) -> BlindSpot:
+def spot(
+    *conditions: Condition,
+    support: int = 200,
+    lift: float = 2.0,
+    positive_share: float = 0.4,
+    kind: str = "error",
+    deficit: int = 0,
+) -> BlindSpot:
     return BlindSpot(
-        conditions=tuple(conditions), kind=kind, support=support, errors=int(support * 0.4),
-        error_rate=0.4, error_low=0.3, error_high=0.5, overall_error=0.2, lift=lift, p_value=1e-9,
-        positive_share=positive_share, deficit=deficit,
+        conditions=tuple(conditions),
+        kind=kind,
+        support=support,
+        errors=int(support * 0.4),
+        error_rate=0.4,
+        error_low=0.3,
+        error_high=0.5,
+        overall_error=0.2,
+        lift=lift,
+        p_value=1e-9,
+        positive_share=positive_share,
+        deficit=deficit,
     )
 
 
@@ -46,26 +61,39 @@ def test_plan_wants_the_deficit_of_a_coverage_gap_and_the_excess_errors_of_an_er
 
 def test_plan_scales_every_slice_down_to_the_overall_share(hotel_spec):
     spec = with_synthesis(hotel_spec, **UNCAPPED | dict(synthetic_share=0.01))
-    spots = [spot(Condition("hotel", "==", "Resort Hotel"), support=100, lift=3.0), spot(Condition("meal", "==", "HB"), support=100, lift=2.0)]
+    spots = [
+        spot(Condition("hotel", "==", "Resort Hotel"), support=100, lift=3.0),
+        spot(Condition("meal", "==", "HB"), support=100, lift=2.0),
+    ]
     plan = plan_generation(spots, real_rows=15_000, spec=spec)  # budget 150 for wants 200 + 100
     assert plan.budget == 150 and [r.rows for r in plan.slices] == [100, 50]
     assert all("scaled by 0.50 to the budget of 150" in r.why for r in plan.slices)
 
 
 def test_plan_caps_hold_per_slice_and_in_total(hotel_spec):
-    spots = [spot(Condition("hotel", "==", "Resort Hotel"), support=1000, lift=3.0), spot(Condition("meal", "==", "HB"), support=100, lift=2.0)]
+    spots = [
+        spot(Condition("hotel", "==", "Resort Hotel"), support=1000, lift=3.0),
+        spot(Condition("meal", "==", "HB"), support=100, lift=2.0),
+    ]
     per_slice = plan_generation(spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_rows_per_slice=150)))
     assert [r.rows for r in per_slice.slices] == [150, 100] and "capped at 150 per slice" in per_slice.slices[0].why
     by_share = plan_generation(spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_slice_share=0.012)))
     assert by_share.slice_cap == 120 and [r.rows for r in by_share.slices] == [120, 100]
-    total = plan_generation(spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_rows=1050)))  # wants 2000 + 100
+    total = plan_generation(
+        spots, 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(max_rows=1050))
+    )  # wants 2000 + 100
     assert total.budget == 1050 and total.rows <= 1050 and [r.rows for r in total.slices] == [1000, 50]
 
 
 def test_plan_label_mix_follows_the_slice_unless_the_spec_sets_it(hotel_spec):
     s = spot(Condition("hotel", "==", "Resort Hotel"), support=200, lift=2.0, positive_share=0.25)
     assert plan_generation([s], 10_000, with_synthesis(hotel_spec, **UNCAPPED)).slices[0].positives == 50
-    assert plan_generation([s], 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(positive_share=0.5))).slices[0].positives == 100
+    assert (
+        plan_generation([s], 10_000, with_synthesis(hotel_spec, **UNCAPPED | dict(positive_share=0.5)))
+        .slices[0]
+        .positives
+        == 100
+    )
 
 
 def test_plan_skips_null_slices_and_slices_that_want_nothing_and_says_why(hotel_spec):
@@ -79,7 +107,9 @@ def test_plan_skips_null_slices_and_slices_that_want_nothing_and_says_why(hotel_
 def test_an_empty_plan_says_why(hotel_spec):
     empty = plan_generation([], 10_000, hotel_spec)
     assert empty.slices == () and empty.requests == [] and empty.rows == 0 and "no blind spots" in empty.reason
-    broke = plan_generation([spot(Condition("hotel", "==", "Resort Hotel"))], 10_000, with_synthesis(hotel_spec, synthetic_share=0.0))
+    broke = plan_generation(
+        [spot(Condition("hotel", "==", "Resort Hotel"))], 10_000, with_synthesis(hotel_spec, synthetic_share=0.0)
+    )
     assert broke.rows == 0 and "budget is 0" in broke.reason
     assert "IS NULL" in plan_generation([spot(Condition("agent", "is_null"))], 10_000, hotel_spec).slices[0].why
 
@@ -95,6 +125,7 @@ def test_plan_drops_slices_whose_share_rounds_to_nothing(hotel_spec):
 
 # -- generate on real hotel rows --------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real(hotel_reference):
     return hotel_reference.sample(6000, random_state=0).reset_index(drop=True)
@@ -106,7 +137,9 @@ def spots(hotel_profile):
     adr = hotel_profile.column("adr").bin_edges
     return [
         spot(Condition("market_segment", "==", "Groups")),  # categorical equality
-        spot(Condition("lead_time", ">=", float(lead[1])), Condition("lead_time", "<", float(lead[2]))),  # numeric range
+        spot(
+            Condition("lead_time", ">=", float(lead[1])), Condition("lead_time", "<", float(lead[2]))
+        ),  # numeric range
         spot(Condition("hotel", "==", "Resort Hotel"), Condition("adr", ">=", float(adr[-1]))),  # a conjunction
     ]
 

@@ -26,8 +26,17 @@ CYCLE = "2016-08"
 
 def spot(*conditions: Condition, positive_share: float = 0.4) -> BlindSpot:
     return BlindSpot(
-        conditions=tuple(conditions), kind="error", support=100, errors=40, error_rate=0.4, error_low=0.3,
-        error_high=0.5, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=positive_share,
+        conditions=tuple(conditions),
+        kind="error",
+        support=100,
+        errors=40,
+        error_rate=0.4,
+        error_low=0.3,
+        error_high=0.5,
+        overall_error=0.2,
+        lift=2.0,
+        p_value=1e-9,
+        positive_share=positive_share,
     )
 
 
@@ -65,8 +74,13 @@ def shapes(real: pd.DataFrame, hotel_profile) -> list[BlindSpot]:
         spot(Condition("lead_time", "<", float(lead[0]))),  # open range, lower tail
         spot(Condition("total_of_special_requests", "==", 0.0)),  # equality on a heavy integer mode
         spot(Condition("agent", "is_null")),  # missing values
-        spot(Condition("hotel", "==", "Resort Hotel"), Condition("meal", "==", "HB"),
-             Condition("adr", ">=", float(adr[1])), Condition("adr", "<", float(adr[2])), positive_share=1.0),  # 3 clauses + label
+        spot(
+            Condition("hotel", "==", "Resort Hotel"),
+            Condition("meal", "==", "HB"),
+            Condition("adr", ">=", float(adr[1])),
+            Condition("adr", "<", float(adr[2])),
+            positive_share=1.0,
+        ),  # 3 clauses + label
         spot(Condition("country", "==", rare_value(real, "country", 4))),  # ~0.05% prevalence
     ]
 
@@ -108,14 +122,21 @@ def test_impossible_predicates_name_their_blind_spot(real, generator, hotel_spec
     for s in (empty_range, unseen):
         with pytest.raises(SynthesisError, match=s.id):
             generator.sample_slice(SliceRequest(s, rows=10, positives=4), seed=0)
-    rows, failures = generate(real, [SliceRequest(unseen, 10, 4), SliceRequest(spot(Condition("meal", "==", "HB")), 10, 4)],
-                              hotel_spec, hotel_profile, cycle=CYCLE)
+    rows, failures = generate(
+        real,
+        [SliceRequest(unseen, 10, 4), SliceRequest(spot(Condition("meal", "==", "HB")), 10, 4)],
+        hotel_spec,
+        hotel_profile,
+        cycle=CYCLE,
+    )
     assert len(failures) == 1 and unseen.id in failures[0] and "impossible" in failures[0]
     assert len(rows) == 10  # the other slice is still generated
 
 
 def test_business_rules_hold_even_when_they_cut_deep(real, hotel_spec):
-    spec = replace(hotel_spec, rules=hotel_spec.rules + ("adults >= 2", "stays_in_week_nights + stays_in_weekend_nights >= 3"))
+    spec = replace(
+        hotel_spec, rules=hotel_spec.rules + ("adults >= 2", "stays_in_week_nights + stays_in_weekend_nights >= 3")
+    )
     gen, _ = fit_generator(real, spec)
     rows = gen.sample_slice(SliceRequest(spot(Condition("hotel", "==", "City Hotel")), rows=300, positives=120), seed=0)
     assert len(rows) == 300
@@ -141,7 +162,9 @@ def test_fitted_generator_is_cached_by_data_content(real, hotel_spec, tmp_path):
 
 
 def test_unconditional_rows_keep_label_given_value(real, generator, hotel_spec):
-    rows = generator.sample_slice(SliceRequest(spot(), rows=3 * len(real), positives=int(round(3 * real["is_canceled"].sum()))), seed=0)
+    rows = generator.sample_slice(
+        SliceRequest(spot(), rows=3 * len(real), positives=int(round(3 * real["is_canceled"].sum()))), seed=0
+    )
     gaps = label_fidelity_gaps(real, rows, hotel_spec)
     assert len(gaps["per_value"]) > 10
     assert gaps["mean"] < 0.03
@@ -183,8 +206,15 @@ def test_strata_keep_an_interaction_one_copula_flattens():
     hotel = rng.choice(["City", "Resort"], n).astype(object)
     lead = rng.integers(0, 300, n).astype(float)
     p = np.where((lead >= 150) == (hotel == "City"), 0.9, 0.1)
-    real = pd.DataFrame({"lead_time": lead, "adr": rng.gamma(4, 25, n).round(2), "hotel": hotel,
-                         "meal": rng.choice(["BB", "HB"], n).astype(object), "y": (rng.random(n) < p).astype(float)})
+    real = pd.DataFrame(
+        {
+            "lead_time": lead,
+            "adr": rng.gamma(4, 25, n).round(2),
+            "hotel": hotel,
+            "meal": rng.choice(["BB", "HB"], n).astype(object),
+            "y": (rng.random(n) < p).astype(float),
+        }
+    )
     city = spot(Condition("hotel", "==", "City"), positive_share=1.0)
     long_share = {}
     for strata in ((), ("hotel",)):

@@ -11,7 +11,7 @@ import pytest
 from factory.core.base.dataset import BATCH
 from factory.core.base.spec import PromotionSettings, replace
 from factory.core.base.types import BlindSpot, Comparison, Condition, ModelScores
-from factory.core.flywheel import scores_metrics
+from factory.core.flywheel.retraining import scores_metrics
 from factory.core.learn.judge import split_holdout
 from factory.core.learn.promotion import decide_promotion, prefer_synthetic
 from factory.core.learn.recipe import recency_weights, train_model
@@ -52,8 +52,12 @@ def test_each_blind_spot_is_scored_on_its_own_rows(model, small_spec, hotel_batc
     from sklearn.metrics import roc_auc_score
 
     batch = hotel_batch("2016-08")
-    spots = [BlindSpot((Condition("hotel", "==", name),), "error", 100, 30, 0.3, 0.2, 0.4, 0.15, 2.0, 1e-5, 0.3, metric=metric)
-             for name, metric in (("Resort Hotel", "miss"), ("City Hotel", "error"), ("Atlantis", "error"))]
+    spots = [
+        BlindSpot(
+            (Condition("hotel", "==", name),), "error", 100, 30, 0.3, 0.2, 0.4, 0.15, 2.0, 1e-5, 0.3, metric=metric
+        )
+        for name, metric in (("Resort Hotel", "miss"), ("City Hotel", "error"), ("Atlantis", "error"))
+    ]
     scores = score_model("champion", model, batch, small_spec, spots)
     resort, city, nowhere = scores.spots
     assert (resort.blind_spot_id, resort.metric, resort.predicate) == (spots[0].id, "miss", "hotel = 'Resort Hotel'")
@@ -102,6 +106,7 @@ def test_recency_weights_favour_the_newest_batches(hotel_spec):
 
 # -- split_holdout -------------------------------------------------------------
 
+
 def test_split_holdout_is_disjoint_and_complete(hotel_batch):
     batch = hotel_batch("2016-08")
     discovery, holdout = split_holdout(batch, 0.5, seed=7)
@@ -128,17 +133,23 @@ def test_split_holdout_share_extremes(hotel_batch):
 
 # -- promotion and the ablation ------------------------------------------------
 
+
 def scores(auc, bs_auc, name="m"):
-    return ModelScores(model=name, rows=1000, auc=auc, f1=0.7, recall=0.7, bs_rows=200 if bs_auc is not None else 0, bs_auc=bs_auc)
+    return ModelScores(
+        model=name, rows=1000, auc=auc, f1=0.7, recall=0.7, bs_rows=200 if bs_auc is not None else 0, bs_auc=bs_auc
+    )
 
 
 def diff(auc, bs_auc, low=None, bs_low=None):
     """A Comparison with paired intervals: by default the interval is the point +- 0.01."""
     return Comparison(
-        rows=1000, bs_rows=200 if bs_auc is not None else 0,
-        auc_diff=auc, auc_diff_low=(auc - 0.01 if low is None else low) if auc is not None else None,
+        rows=1000,
+        bs_rows=200 if bs_auc is not None else 0,
+        auc_diff=auc,
+        auc_diff_low=(auc - 0.01 if low is None else low) if auc is not None else None,
         auc_diff_high=auc + 0.01 if auc is not None else None,
-        bs_auc_diff=bs_auc, bs_auc_diff_low=(bs_auc - 0.01 if bs_low is None else bs_low) if bs_auc is not None else None,
+        bs_auc_diff=bs_auc,
+        bs_auc_diff_low=(bs_auc - 0.01 if bs_low is None else bs_low) if bs_auc is not None else None,
         bs_auc_diff_high=bs_auc + 0.01 if bs_auc is not None else None,
     )
 
@@ -190,21 +201,35 @@ def test_single_class_holdout_keeps_the_champion(spec):
     assert promote is False and "single class" in reason
 
 
-def test_gate_refuses_a_worse_challenger_and_accepts_a_better_one_on_real_data(model, small_spec, hotel_batch, hotel_reference):
+def test_gate_refuses_a_worse_challenger_and_accepts_a_better_one_on_real_data(
+    model, small_spec, hotel_batch, hotel_reference
+):
     """Constructed on real data: a model trained on shuffled labels must lose to the
     real model on a real later batch, and the real model must beat it."""
     holdout = hotel_batch("2016-08")
     shuffled = hotel_reference.copy()
     shuffled[small_spec.target] = shuffled[small_spec.target].sample(frac=1.0, random_state=0).to_numpy()
     noise = train_model(shuffled.sample(n=4000, random_state=0), small_spec)
-    spots = (BlindSpot(conditions=(Condition("hotel", "==", "Resort Hotel"),), kind="error", support=0, errors=0,
-                       error_rate=0.0, error_low=0.0, error_high=0.0, overall_error=0.0, lift=1.0, p_value=1.0, positive_share=0.3),)
+    spots = (
+        BlindSpot(
+            conditions=(Condition("hotel", "==", "Resort Hotel"),),
+            kind="error",
+            support=0,
+            errors=0,
+            error_rate=0.0,
+            error_low=0.0,
+            error_high=0.0,
+            overall_error=0.0,
+            lift=1.0,
+            p_value=1.0,
+            positive_share=0.3,
+        ),
+    )
     worse = compare_models(noise, model, holdout, small_spec, spots, rounds=100)
     assert decide_promotion(worse, small_spec)[0] is False
     assert worse.auc_diff < 0 and worse.auc_diff_high < 0
     better = compare_models(model, noise, holdout, small_spec, spots, rounds=100)
     assert decide_promotion(better, small_spec)[0] is True
-
 
 
 def test_prefer_synthetic_needs_a_blind_spot_gain_within_tolerance(spec):

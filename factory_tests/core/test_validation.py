@@ -33,8 +33,10 @@ def test_missing_column_fails_naming_batch_and_column(hotel_spec, hotel_profile,
     batch = hotel_batch(LATER).drop(columns=["lead_time"])
     outcome = validate_batch(LATER, batch, hotel_spec, hotel_profile)
     assert outcome.passed is False
-    assert any(f.startswith(f"batch {LATER}:") and "'lead_time'" in f and "expect_column_to_exist" in f
-               for f in outcome.failures), outcome.failures
+    assert any(
+        f.startswith(f"batch {LATER}:") and "'lead_time'" in f and "expect_column_to_exist" in f
+        for f in outcome.failures
+    ), outcome.failures
     assert all("lead_time" in f for f in outcome.failures)  # nothing else is blamed
 
 
@@ -77,8 +79,16 @@ def test_unseen_categories_warn_but_do_not_block(hotel_spec, hotel_profile, hote
 # -- the synthetic gate ---------------------------------------------------------
 
 SPOT = BlindSpot(
-    conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
-    error_rate=0.4, error_low=0.35, error_high=0.45, overall_error=0.2, lift=2.0, p_value=1e-9,
+    conditions=(Condition("hotel", "==", "City Hotel"),),
+    kind="error",
+    support=500,
+    errors=200,
+    error_rate=0.4,
+    error_low=0.35,
+    error_high=0.45,
+    overall_error=0.2,
+    lift=2.0,
+    p_value=1e-9,
     positive_share=0.4,
 )
 
@@ -98,8 +108,15 @@ def synthetic(real_training, hotel_spec, hotel_profile):
     rows = real_training.loc[ok, list(hotel_spec.features) + [hotel_spec.target]].head(8).reset_index(drop=True)
     assert len(rows) == 8
     rows["adr"] = rows["adr"] + 0.37
-    lineage = dict(_synthetic=True, _generator="test", _generator_version="0", _seed=0,
-                   _blind_spot_id=SPOT.id, _cycle="2016-08", _fitted_on="0123456789abcdef")
+    lineage = dict(
+        _synthetic=True,
+        _generator="test",
+        _generator_version="0",
+        _seed=0,
+        _blind_spot_id=SPOT.id,
+        _cycle="2016-08",
+        _fitted_on="0123456789abcdef",
+    )
     for col, value in lineage.items():
         rows[col] = value
     assert set(LINEAGE_COLUMNS) <= set(rows.columns)

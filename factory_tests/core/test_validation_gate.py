@@ -125,13 +125,26 @@ def test_values_far_outside_the_reference_range_warn(tmp_path, spec, hotel_profi
     batch = clean.assign(lead_time=clean["lead_time"] + 10_000)
     _, outcome = _gate(tmp_path, spec, hotel_profile, _csv(batch), list(clean.columns))
     assert outcome.passed
-    assert any("column 'lead_time': expect_column_values_to_be_between" in w for w in outcome.warnings), outcome.warnings
+    assert any("column 'lead_time': expect_column_values_to_be_between" in w for w in outcome.warnings), (
+        outcome.warnings
+    )
 
 
 # -- the synthetic gate: copies and PII ----------------------------------------------
 
-SPOT = BlindSpot(conditions=(Condition("hotel", "==", "City Hotel"),), kind="error", support=500, errors=200,
-                 error_rate=0.4, error_low=0.35, error_high=0.45, overall_error=0.2, lift=2.0, p_value=1e-9, positive_share=0.4)
+SPOT = BlindSpot(
+    conditions=(Condition("hotel", "==", "City Hotel"),),
+    kind="error",
+    support=500,
+    errors=200,
+    error_rate=0.4,
+    error_low=0.35,
+    error_high=0.45,
+    overall_error=0.2,
+    lift=2.0,
+    p_value=1e-9,
+    positive_share=0.4,
+)
 LINEAGE = dict(_synthetic=True, _generator="test", _generator_version="0", _seed=0, _cycle=LATER, _fitted_on="0" * 16)
 
 

@@ -3,7 +3,9 @@
 from factory.core.base.spec import DatasetSpec, SourceSpec, TimeSpec
 
 
-def toy_spec(numeric: tuple[str, ...] = ("lead_time", "adr"), categorical: tuple[str, ...] = ("hotel", "meal")) -> DatasetSpec:
+def toy_spec(
+    numeric: tuple[str, ...] = ("lead_time", "adr"), categorical: tuple[str, ...] = ("hotel", "meal")
+) -> DatasetSpec:
     return DatasetSpec(
         name="toy",
         source=SourceSpec(path="unused.csv"),

@@ -25,8 +25,14 @@ def test_definitions_load():
 
 def test_dagster_definitions_validate_cli(tmp_path):
     env = {**os.environ, "FACTORY_ROOT": str(tmp_path / "root"), "DAGSTER_HOME": str(tmp_path)}
-    out = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -45,7 +51,9 @@ def test_landing_sensor_adds_each_new_batch_once(factory, instance, small_datase
 
 def _drift_event(instance, batch_id: str, share: float) -> None:
     instance.add_dynamic_partitions(batches.name, [batch_id])
-    instance.report_runless_asset_event(dg.AssetMaterialization("drift_report", partition=batch_id, metadata={"drift_share": share}))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("drift_report", partition=batch_id, metadata={"drift_share": share})
+    )
 
 
 def test_drift_sensor_triggers_once_per_batch_above_threshold(factory, instance):
@@ -55,10 +63,14 @@ def test_drift_sensor_triggers_once_per_batch_above_threshold(factory, instance)
     assert [r.partition_key for r in result.run_requests] == ["2016-07"]
     assert result.run_requests[0].run_key == "regenerate-2016-07"
     # the cursor moved past that event: evaluating again requests nothing
-    again = drift_sensor(dg.build_sensor_context(instance=instance, resources={"factory": factory}, cursor=result.cursor))
+    again = drift_sensor(
+        dg.build_sensor_context(instance=instance, resources={"factory": factory}, cursor=result.cursor)
+    )
     assert again.run_requests == [] and again.cursor == result.cursor
     _drift_event(instance, "2016-08", threshold / 2)
-    below = drift_sensor(dg.build_sensor_context(instance=instance, resources={"factory": factory}, cursor=result.cursor))
+    below = drift_sensor(
+        dg.build_sensor_context(instance=instance, resources={"factory": factory}, cursor=result.cursor)
+    )
     assert below.run_requests == [] and "2016-08" in below.skip_reason.skip_message
 
 
@@ -100,8 +112,11 @@ def test_drift_sensor_caps_regenerations_per_period(factory, instance):
 def test_drift_sensor_triggers_on_estimated_performance_drop(factory, instance):
     instance.add_dynamic_partitions(batches.name, ["2016-10"])
     drop = factory.spec.drift.performance_tolerance + 0.01
-    instance.report_runless_asset_event(dg.AssetMaterialization(
-        "drift_report", partition="2016-10", metadata={"drift_share": 0.0, "estimated_auc_drop": drop}))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "drift_report", partition="2016-10", metadata={"drift_share": 0.0, "estimated_auc_drop": drop}
+        )
+    )
     assert [r.partition_key for r in _evaluate(factory, instance).run_requests] == ["2016-10"]
 
 

@@ -21,7 +21,9 @@ def _plain(value) -> bool:
 
 def _run(instance, resources, batch_id: str, selection=LOOP):
     instance.add_dynamic_partitions(batches.name, [batch_id])
-    return dg.materialize(selection, resources=resources, instance=instance, partition_key=batch_id, raise_on_error=False)
+    return dg.materialize(
+        selection, resources=resources, instance=instance, partition_key=batch_id, raise_on_error=False
+    )
 
 
 def _materialized(result, name: str) -> bool:
@@ -51,7 +53,9 @@ def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, s
     # metadata stays plain Python so the UI can plot it
     for event in result.get_asset_materialization_events():
         for value in event.materialization.metadata.values():
-            assert _plain(value.value) or hasattr(value, "md_str") or hasattr(value, "path") or hasattr(value, "url"), value
+            assert _plain(value.value) or hasattr(value, "md_str") or hasattr(value, "path") or hasattr(value, "url"), (
+                value
+            )
     # the plan is an asset of its own, kept under plans/<batch>/<run>.json; synthesis asks for exactly it
     plan = result.output_for_node("generation_plan")
     kept = [k.split("/")[-1] for k in plane.storage.list(f"plans/{batch_id}")]
@@ -59,7 +63,9 @@ def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, s
     assert result.output_for_node("synthetic_batch").requested == plan.rows
     # real data only judges: the evaluation rows are the holdout, disjoint from training
     evaluation = result.output_for_node("evaluation")
-    assert evaluation.gate_champion.rows > 0 and evaluation.backtest_champion.rows == len(batch_frame(small_dataset, batch_id))
+    assert evaluation.gate_champion.rows > 0 and evaluation.backtest_champion.rows == len(
+        batch_frame(small_dataset, batch_id)
+    )
     # the drift report exists as HTML and as a tidy table
     assert plane.storage.exists(f"reports/drift/{batch_id}.html")
     tidy = plane.storage.read_parquet(f"reports/drift/{batch_id}.parquet")
@@ -73,7 +79,9 @@ def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, s
     assert logged["gate.challenger.auc"] == evaluation.gate_challenger.auc
     assert logged["backtest.champion.auc"] == evaluation.backtest_champion.auc
     assert logged["baseline.recency.backtest.auc"] == result.output_for_node("baselines")["recency"]["backtest"]["auc"]
-    assert bootstrapped.registry.load(chall.version).predict_proba(batch_frame(small_dataset, batch_id)).shape == (len(batch_frame(small_dataset, batch_id)),)
+    assert bootstrapped.registry.load(chall.version).predict_proba(batch_frame(small_dataset, batch_id)).shape == (
+        len(batch_frame(small_dataset, batch_id)),
+    )
 
 
 def test_synthetic_rows_carry_lineage_and_stay_out_of_evaluation(bootstrapped, resources, instance, small_dataset):
@@ -82,10 +90,23 @@ def test_synthetic_rows_carry_lineage_and_stay_out_of_evaluation(bootstrapped, r
     for batch_id in (first, second):
         plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
         assert _run(instance, resources, batch_id).success
-    synthetic = pd.concat([plane.storage.read_parquet(f"synthetic/{second}/{k.split('/')[-1]}")
-                           for k in plane.storage.list(f"synthetic/{second}") if k.endswith(".accepted.parquet")])
+    synthetic = pd.concat(
+        [
+            plane.storage.read_parquet(f"synthetic/{second}/{k.split('/')[-1]}")
+            for k in plane.storage.list(f"synthetic/{second}")
+            if k.endswith(".accepted.parquet")
+        ]
+    )
     if len(synthetic):
-        for col in ("_synthetic", "_generator", "_generator_version", "_seed", "_blind_spot_id", "_cycle", "_fitted_on"):
+        for col in (
+            "_synthetic",
+            "_generator",
+            "_generator_version",
+            "_seed",
+            "_blind_spot_id",
+            "_cycle",
+            "_fitted_on",
+        ):
             assert synthetic[col].notna().all(), col
         assert (synthetic["_cycle"] == second).all()
     report = json.loads(plane.storage.read_bytes(f"evaluation/{second}.json"))

@@ -39,11 +39,14 @@ def _free_port() -> int:
 def s3_endpoint():
     """A real S3 API on a free port; the standard AWS variables point at it."""
     port = _free_port()
-    proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
-                                            "AWS_DEFAULT_REGION", "AWS_REGION")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
+    }
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=endpoint)
     os.environ.pop("AWS_DEFAULT_REGION", None)
     os.environ.pop("AWS_REGION", None)
@@ -77,7 +80,7 @@ def _objects(prefix: str) -> list[str]:
 
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}, use_listings_cache=False)
     base = f"{BUCKET}/{prefix}"
-    return sorted(p[len(base) + 1:] for p in fs.find(base))
+    return sorted(p[len(base) + 1 :] for p in fs.find(base))
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -91,7 +94,10 @@ def storage(request, tmp_path) -> Storage:
 def test_s3_round_trip_and_list(s3_endpoint, tmp_path):
     storage = Storage(f"s3://{BUCKET}/rt-{tmp_path.name}/")
     frame = pd.DataFrame({"x": [1.0, 2.0], "c": ["a", None]})
-    assert storage.write_parquet("validated/2016-07.parquet", frame) == f"s3://{BUCKET}/rt-{tmp_path.name}/validated/2016-07.parquet"
+    assert (
+        storage.write_parquet("validated/2016-07.parquet", frame)
+        == f"s3://{BUCKET}/rt-{tmp_path.name}/validated/2016-07.parquet"
+    )
     pd.testing.assert_frame_equal(storage.read_parquet("validated/2016-07.parquet"), frame)
     storage.write_json("landing/b.json", {"k": 1})
     storage.write_bytes("landing/a.parquet", b"x")
@@ -172,27 +178,42 @@ def hotel_spec():
 
 def test_one_cycle_with_the_root_on_s3(s3_endpoint, tmp_path, small_spec_path, small_dataset):
     prefix = f"loop-{tmp_path.name}"
-    factory = FactoryResource(root=f"s3://{BUCKET}/{prefix}", home=str(tmp_path / "home"), spec_path=str(small_spec_path))
+    factory = FactoryResource(
+        root=f"s3://{BUCKET}/{prefix}", home=str(tmp_path / "home"), spec_path=str(small_spec_path)
+    )
     resources = {"factory": factory, "io_manager": StorageIOManager(root=factory.root)}
     batch_id = production_batches(small_dataset)[0]
     with dg.instance_for_test() as instance:
         assert dg.materialize(reference_assets, resources=resources, instance=instance).success
         factory.plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
         instance.add_dynamic_partitions(batches.name, [batch_id])
-        result = dg.materialize(ingest_assets + regeneration_assets, resources=resources, instance=instance,
-                                partition_key=batch_id, raise_on_error=False)
+        result = dg.materialize(
+            ingest_assets + regeneration_assets,
+            resources=resources,
+            instance=instance,
+            partition_key=batch_id,
+            raise_on_error=False,
+        )
     assert result.success
     objects = _objects(prefix)
     expected = [
-        f"landing/{batch_id}.parquet", f"landing/{batch_id}.json",
-        "reference/data.parquet", "reference/profile.json",
+        f"landing/{batch_id}.parquet",
+        f"landing/{batch_id}.json",
+        "reference/data.parquet",
+        "reference/profile.json",
         f"validated/{batch_id}.parquet",
-        f"reports/validation/{batch_id}.json", f"reports/drift/{batch_id}.html", f"reports/drift/{batch_id}.parquet",
+        f"reports/validation/{batch_id}.json",
+        f"reports/drift/{batch_id}.html",
+        f"reports/drift/{batch_id}.parquet",
         f"reports/synthetic_validation/{batch_id}.json",
-        f"blind_spots/{batch_id}.parquet", f"evaluation/{batch_id}.json", f"evaluation/{batch_id}.parquet",
+        f"blind_spots/{batch_id}.parquet",
+        f"evaluation/{batch_id}.json",
+        f"evaluation/{batch_id}.parquet",
         "registry/ledger.parquet",
-        f"assets/validated_batch/{batch_id}.pickle", f"assets/drift_report/{batch_id}.pickle",
-        f"assets/evaluation/{batch_id}.pickle", f"assets/promotion/{batch_id}.pickle",
+        f"assets/validated_batch/{batch_id}.pickle",
+        f"assets/drift_report/{batch_id}.pickle",
+        f"assets/evaluation/{batch_id}.pickle",
+        f"assets/promotion/{batch_id}.pickle",
     ]
     missing = [key for key in expected if key not in objects]
     assert not missing, f"missing on S3: {missing}; present: {objects}"

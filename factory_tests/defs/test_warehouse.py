@@ -27,8 +27,13 @@ def cycled(tmp_path_factory, small_spec_path, small_dataset):
         assert dg.materialize(reference_assets, resources=resources, instance=instance).success
         factory.plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
         instance.add_dynamic_partitions(batches.name, [batch_id])
-        cycle = dg.materialize(ingest_assets + regeneration_assets, resources=resources, instance=instance,
-                               partition_key=batch_id, raise_on_error=False)
+        cycle = dg.materialize(
+            ingest_assets + regeneration_assets,
+            resources=resources,
+            instance=instance,
+            partition_key=batch_id,
+            raise_on_error=False,
+        )
         assert cycle.success
         built = dg.materialize([warehouse], resources=resources, instance=instance, raise_on_error=False)
         yield factory, batch_id, cycle, built
@@ -43,7 +48,13 @@ def test_dbt_build_passes_through_dagster(cycled):
     _, _, _, built = cycled
     assert built.success
     materialized = {e.asset_key.to_user_string() for e in built.get_asset_materialization_events()}
-    assert {"drift_by_batch", "drift_history", "blind_spot_history", "model_performance", "synthetic_by_batch"} <= materialized
+    assert {
+        "drift_by_batch",
+        "drift_history",
+        "blind_spot_history",
+        "model_performance",
+        "synthetic_by_batch",
+    } <= materialized
     checks = built.get_asset_check_evaluations()
     assert len(checks) > 30 and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
@@ -56,7 +67,10 @@ def test_warehouse_sits_downstream_of_the_loop():
 def test_drift_mart_matches_the_drift_report(cycled):
     factory, batch_id, cycle, _ = cycled
     report = cycle.output_for_node("drift_report")
-    [(share, drifted, tested)] = _mart(factory, f"select drift_share, columns_drifted, columns_tested from drift_by_batch where batch_id = '{batch_id}'")
+    [(share, drifted, tested)] = _mart(
+        factory,
+        f"select drift_share, columns_drifted, columns_tested from drift_by_batch where batch_id = '{batch_id}'",
+    )
     assert share == pytest.approx(report.drift_share)
     assert (drifted, tested) == (len(report.drifted_columns), len(report.columns))
 
@@ -66,8 +80,10 @@ def test_model_performance_matches_the_evaluation(cycled):
     evaluation = cycle.output_for_node("evaluation")
     promotion = cycle.output_for_node("promotion")
     [(champ, chall, gate_auc, back_auc, promoted)] = _mart(
-        factory, "select champion_version, challenger_version, gate_challenger_auc, backtest_champion_auc, challenger_promoted "
-                 f"from model_performance where batch_id = '{batch_id}'")
+        factory,
+        "select champion_version, challenger_version, gate_challenger_auc, backtest_champion_auc, challenger_promoted "
+        f"from model_performance where batch_id = '{batch_id}'",
+    )
     assert (champ, chall) == (evaluation.champion_version, evaluation.challenger_version)
     assert gate_auc == pytest.approx(evaluation.gate_challenger.auc)
     assert back_auc == pytest.approx(evaluation.backtest_champion.auc)

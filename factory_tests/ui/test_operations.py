@@ -18,8 +18,11 @@ from factory_tests.core.toy import toy_spec
 def test_cycle_records_are_plain_and_the_page_plots_every_cycle(tmp_path):
     plane = DataPlane(Storage(str(tmp_path)), toy_spec())
     for batch, promoted in (("2016-08", False), ("2016-07", True)):
-        scores = {"champion (holdout)": ModelScores("champion", 10, np.float64(0.8), 0.5, 0.5, bs_auc=np.float64(0.7)),
-                  "frozen (backtest)": {"auc": 0.75, "bs_auc": None}, "empty (holdout)": None}
+        scores = {
+            "champion (holdout)": ModelScores("champion", 10, np.float64(0.8), 0.5, 0.5, bs_auc=np.float64(0.7)),
+            "frozen (backtest)": {"auc": 0.75, "bs_auc": None},
+            "empty (holdout)": None,
+        }
         record = report.cycle_record(batch, np.float64(0.4), scores, 50, 150, promoted, "3")
         assert type(record["drift_share"]) is float and type(record["scores"]["champion (holdout)"]["auc"]) is float
         assert record["synthetic_share"] == 0.25 and "empty (holdout)" not in record["scores"]
@@ -28,17 +31,28 @@ def test_cycle_records_are_plain_and_the_page_plots_every_cycle(tmp_path):
     assert [c["batch"] for c in cycles] == ["2016-07"]
     figure = report.flywheel_figure(plane.cycles())
     assert list(figure.data[0].x) == ["2016-07", "2016-08"]
-    assert {t.name for t in figure.data} >= {"champion (holdout)", "frozen (backtest)", "drift share", "challenger promoted"}
+    assert {t.name for t in figure.data} >= {
+        "champion (holdout)",
+        "frozen (backtest)",
+        "drift share",
+        "challenger promoted",
+    }
     assert "plotly" in report.flywheel_html(plane.cycles())
 
 
 def test_plan_vs_accepted_counts_rows_per_blind_spot():
     import pandas as pd
 
-    plan = [{"blind_spot_id": "a", "predicate": "x = 1", "rows": 5}, {"blind_spot_id": "b", "predicate": "y < 2", "rows": 3}]
+    plan = [
+        {"blind_spot_id": "a", "predicate": "x = 1", "rows": 5},
+        {"blind_spot_id": "b", "predicate": "y < 2", "rows": 3},
+    ]
     generated = pd.DataFrame({"_blind_spot_id": ["a"] * 5 + ["b"] * 3})
     rows = report.plan_vs_accepted(plan, generated, generated.iloc[:4])
-    assert rows == [dict(predicate="x = 1", planned=5, generated=5, accepted=4), dict(predicate="y < 2", planned=3, generated=3, accepted=0)]
+    assert rows == [
+        dict(predicate="x = 1", planned=5, generated=5, accepted=4),
+        dict(predicate="y < 2", planned=3, generated=3, accepted=0),
+    ]
     assert report.plan_vs_accepted(plan, pd.DataFrame(), pd.DataFrame())[0]["generated"] == 0
 
 
@@ -49,7 +63,9 @@ def two_versions(bootstrapped):
 
     plane, registry = bootstrapped.plane, bootstrapped.registry
     reference = plane.reference()
-    registry.log_model_run(train_model(reference, plane.spec), "second", {}, {}, {}, reference[list(plane.spec.features)])
+    registry.log_model_run(
+        train_model(reference, plane.spec), "second", {}, {}, {}, reference[list(plane.spec.features)]
+    )
     return bootstrapped
 
 

@@ -26,10 +26,29 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-LOOP = ["landed_batch", "validated_batch", "drift_report", "blind_spots", "generation_plan", "synthetic_batch", "synthetic_validation",
-        "challenger", "evaluation", "baselines", "promotion", "flywheel_report"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOOP = [
+    "landed_batch",
+    "validated_batch",
+    "drift_report",
+    "blind_spots",
+    "generation_plan",
+    "synthetic_batch",
+    "synthetic_validation",
+    "challenger",
+    "evaluation",
+    "baselines",
+    "promotion",
+    "flywheel_report",
+]
 # what each asset's latest materialisation must tell a person (issue 9)
 METADATA = {
     "landed_batch": {"rows", "sha256", "source"},
@@ -88,19 +107,36 @@ def cockpit(tmp_path_factory, small_spec_path):
     tmp = tmp_path_factory.mktemp("cockpit")
     root = tmp / "root"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FACTORY_", "DAGSTER_"))}
-    replay = subprocess.run([str(BIN / "factory"), "replay", "--spec", str(small_spec_path), "--root", str(root), "--cycles", "1"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    replay = subprocess.run(
+        [str(BIN / "factory"), "replay", "--spec", str(small_spec_path), "--root", str(root), "--cycles", "1"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "the run failed" not in replay.stdout, replay.stdout
     dagster_home = root / "dagster"
     config = (dagster_home / "dagster.yaml").read_text()  # written by the CLI: no telemetry, no pop-up
     assert "nux:\n  enabled: false" in config and "telemetry:\n  enabled: false" in config
-    env.update(FACTORY_ROOT=str(root), FACTORY_HOME=str(root), FACTORY_SPEC=str(small_spec_path), DAGSTER_HOME=str(dagster_home))
+    env.update(
+        FACTORY_ROOT=str(root),
+        FACTORY_HOME=str(root),
+        FACTORY_SPEC=str(small_spec_path),
+        DAGSTER_HOME=str(dagster_home),
+    )
     port = _free_port()
     log = tmp / "dagster-dev.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_location(base, proc, log)
@@ -121,7 +157,8 @@ def cockpit(tmp_path_factory, small_spec_path):
 LATEST = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {
   assetMaterializations(limit: 1) { partition metadataEntries { label __typename } } } } }"""
 CHECK_NODES = """{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"""
-CHECK_RESULTS = """query($path: [String!]!, $name: String!) { assetCheckExecutions(assetKey: {path: $path}, checkName: $name, limit: 1) {
+CHECK_RESULTS = """query($path: [String!]!, $name: String!) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $name, limit: 1) {
   status partition evaluation { success severity } } }"""
 
 
@@ -144,23 +181,33 @@ def test_graphql_shows_the_loop_its_metadata_and_check_results(cockpit):
         assert executions and executions[0]["status"] in {"SUCCEEDED", "FAILED"}, (check, executions)
         if severity:
             assert executions[0]["evaluation"]["severity"] == severity
-    flywheel = _post(base, """{ assetOrError(assetKey: {path: ["flywheel_report"]}) { ... on Asset { assetMaterializations(limit: 1) {
-        metadataEntries { label ... on PathMetadataEntry { path } } } } } }""")["assetOrError"]["assetMaterializations"][0]
+    flywheel = _post(
+        base,
+        """{ assetOrError(assetKey: {path: ["flywheel_report"]}) { ... on Asset { assetMaterializations(limit: 1) {
+        metadataEntries { label ... on PathMetadataEntry { path } } } } } }""",
+    )["assetOrError"]["assetMaterializations"][0]
     path = next(e["path"] for e in flywheel["metadataEntries"] if e["label"] == "report")
     assert path.endswith(".html") and "plotly" in Path(path).read_text()
 
 
 def test_job_and_automation_descriptions(cockpit):
     base, _ = cockpit
-    data = _post(base, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
-        jobs { name description } sensors { name description } schedules { name description } } } } }""")
+    data = _post(
+        base,
+        """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+        jobs { name description } sensors { name description } schedules { name description } } } } }""",
+    )
     repo = data["repositoriesOrError"]["nodes"][0]
     for kind in ("jobs", "sensors", "schedules"):
         for item in repo[kind]:
             if not item["name"].startswith("__"):
                 assert item["description"], f"{kind[:-1]} {item['name']} has no description"
-    assert {"promote_version_job", "rollback_job", "regeneration_job", "flywheel_job"} <= {j["name"] for j in repo["jobs"]}
-    assert set(SENSORS) <= {s["name"] for s in repo["sensors"]} and set(SCHEDULES) <= {s["name"] for s in repo["schedules"]}
+    assert {"promote_version_job", "rollback_job", "regeneration_job", "flywheel_job"} <= {
+        j["name"] for j in repo["jobs"]
+    }
+    assert set(SENSORS) <= {s["name"] for s in repo["sensors"]} and set(SCHEDULES) <= {
+        s["name"] for s in repo["schedules"]
+    }
 
 
 @pytest.fixture(scope="module")

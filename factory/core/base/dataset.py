@@ -22,8 +22,20 @@ _MONTHS = {
     name: i + 1
     for i, names in enumerate(
         zip(
-            ["january", "february", "march", "april", "may", "june", "july",
-             "august", "september", "october", "november", "december"],
+            [
+                "january",
+                "february",
+                "march",
+                "april",
+                "may",
+                "june",
+                "july",
+                "august",
+                "september",
+                "october",
+                "november",
+                "december",
+            ],
             ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
         )
     )
@@ -48,7 +60,7 @@ def source_path(spec: DatasetSpec) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".part")
         try:
-            urllib.request.urlretrieve(src.url, tmp)  # noqa: S310 - the spec names a public dataset
+            urllib.request.urlretrieve(src.url, tmp)
         except OSError as exc:
             raise DataSourceError(
                 f"dataset '{spec.name}': {src.path!r} not found and downloading {src.url} failed ({exc}). "

@@ -31,9 +31,7 @@ class BatchRejected(FactoryError):
         self.failures = failures
         self.quarantine_uri = quarantine_uri
         lines = "\n".join(f"  - {f}" for f in failures)
-        super().__init__(
-            f"batch {batch_id} rejected by the ingest gate, quarantined at {quarantine_uri}:\n{lines}"
-        )
+        super().__init__(f"batch {batch_id} rejected by the ingest gate, quarantined at {quarantine_uri}:\n{lines}")
 
 
 class SynthesisError(FactoryError):

@@ -66,7 +66,9 @@ class DataPlane:
             )
         key = f"landing/{batch_id}.{fmt}"
         self.storage.write_bytes(key, data)
-        self.storage.write_json(f"landing/{batch_id}.json", {"batch_id": batch_id, "sha256": digest, "key": key, "bytes": len(data)})
+        self.storage.write_json(
+            f"landing/{batch_id}.json", {"batch_id": batch_id, "sha256": digest, "key": key, "bytes": len(data)}
+        )
         return Landing(batch_id, key, digest, created=True)
 
     def land_frame(self, batch_id: str, df: pd.DataFrame) -> Landing:
@@ -81,7 +83,9 @@ class DataPlane:
         return None
 
     def landed_batches(self) -> list[str]:
-        return sorted({k.split("/")[-1].rsplit(".", 1)[0] for k in self.storage.list("landing") if not k.endswith(".json")})
+        return sorted(
+            {k.split("/")[-1].rsplit(".", 1)[0] for k in self.storage.list("landing") if not k.endswith(".json")}
+        )
 
     def read_landed(self, batch_id: str) -> pd.DataFrame:
         """The landed batch as read with the spec's options, types untouched (the gate judges them)."""
@@ -119,7 +123,10 @@ class DataPlane:
 
     def profile(self) -> ReferenceProfile:
         raw = self.storage.read_json("reference/profile.json")
-        columns = tuple(ColumnProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}) for c in raw.pop("columns"))
+        columns = tuple(
+            ColumnProfile(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()})
+            for c in raw.pop("columns")
+        )
         return ReferenceProfile(columns=columns, **raw)
 
     # -- validated batches and the labelled window -----------------------------
@@ -130,7 +137,9 @@ class DataPlane:
         return self.storage.read_parquet(f"validated/{batch_id}.parquet")
 
     def validated_batches(self) -> list[str]:
-        return sorted(k.split("/")[-1].removesuffix(".parquet") for k in self.storage.list("validated") if k.endswith(".parquet"))
+        return sorted(
+            k.split("/")[-1].removesuffix(".parquet") for k in self.storage.list("validated") if k.endswith(".parquet")
+        )
 
     def labelled_window(self, batch_id: str) -> tuple[pd.DataFrame, str]:
         """All rows whose labels are known when `batch_id` lands (label_delay batches
@@ -172,8 +181,14 @@ class DataPlane:
     # -- blind spots ----------------------------------------------------------------
     def blind_spot_history(self, before: str) -> list[pd.DataFrame]:
         """The blind-spot tables of batches before `before`, oldest first."""
-        names = [k.split("/")[-1].removesuffix(".parquet") for k in self.storage.list("blind_spots") if k.endswith(".parquet")]
-        return [self.storage.read_parquet(f"blind_spots/{b}.parquet") for b in sorted(names) if "." not in b and b < before]
+        names = [
+            k.split("/")[-1].removesuffix(".parquet")
+            for k in self.storage.list("blind_spots")
+            if k.endswith(".parquet")
+        ]
+        return [
+            self.storage.read_parquet(f"blind_spots/{b}.parquet") for b in sorted(names) if "." not in b and b < before
+        ]
 
     def write_blind_spots(self, batch_id: str, table: pd.DataFrame, kind: str = "") -> str:
         """kind "": the error slices synthesis targets; "persistence": an earlier batch's
@@ -248,7 +263,8 @@ def reference_from_source(spec: DatasetSpec, dataset: pd.DataFrame) -> tuple[pd.
     """The first `reference_batches` batches (the training world) and the later batch ids."""
     batches = sorted(dataset[BATCH].unique())
     if len(batches) <= spec.reference_batches:
-        raise StorageError(f"dataset '{spec.name}' has {len(batches)} batches; reference_batches is {spec.reference_batches}")
+        raise StorageError(
+            f"dataset '{spec.name}' has {len(batches)} batches; reference_batches is {spec.reference_batches}"
+        )
     ref_ids = batches[: spec.reference_batches]
-    return dataset[dataset[BATCH].isin(ref_ids)].reset_index(drop=True), batches[spec.reference_batches:]
-
+    return dataset[dataset[BATCH].isin(ref_ids)].reset_index(drop=True), batches[spec.reference_batches :]

@@ -89,15 +89,22 @@ def drift_sketch(values: pd.Series, kind: str) -> dict:
         arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         arr = arr[np.isfinite(arr)]
         counts = pd.Series(arr).value_counts(sort=False).sort_index()
-        out: dict = dict(count=int(arr.size), mean=float(arr.mean()) if arr.size else None,
-                         std=float(arr.std()) if arr.size else None)
+        out: dict = dict(
+            count=int(arr.size),
+            mean=float(arr.mean()) if arr.size else None,
+            std=float(arr.std()) if arr.size else None,
+        )
         if len(counts) <= EXACT_VALUES:
             return out | dict(values=tuple(float(v) for v in counts.index), counts=tuple(int(n) for n in counts.values))
         arr = np.sort(arr)
-        middle = arr[SKETCH_TAIL: arr.size - SKETCH_TAIL]
+        middle = arr[SKETCH_TAIL : arr.size - SKETCH_TAIL]
         probs = (np.arange(SKETCH_QUANTILES) + 0.5) / SKETCH_QUANTILES
-        points = np.r_[arr[:SKETCH_TAIL], np.quantile(middle, probs), arr[arr.size - SKETCH_TAIL:]]
-        weights = np.r_[np.ones(SKETCH_TAIL), np.full(SKETCH_QUANTILES, middle.size / SKETCH_QUANTILES), np.ones(SKETCH_TAIL)]
+        points = np.r_[arr[:SKETCH_TAIL], np.quantile(middle, probs), arr[arr.size - SKETCH_TAIL :]]
+        weights = np.r_[
+            np.ones(SKETCH_TAIL), np.full(SKETCH_QUANTILES, middle.size / SKETCH_QUANTILES), np.ones(SKETCH_TAIL)
+        ]
         return out | dict(quantiles=tuple(float(q) for q in points), quantile_weights=tuple(float(w) for w in weights))
     counts = values.dropna().astype(str).value_counts()
-    return dict(count=int(counts.sum()), values=tuple(str(v) for v in counts.index), counts=tuple(int(n) for n in counts.values))
+    return dict(
+        count=int(counts.sum()), values=tuple(str(v) for v in counts.index), counts=tuple(int(n) for n in counts.values)
+    )

@@ -1,6 +1,7 @@
 """The flywheel report: one HTML page per cycle that shows how the loop has done so far.
 
-Each cycle leaves a small JSON record (the plane's cycle records); the page is rebuilt from all records up to the batch, so it plots every cycle seen:
+Each cycle leaves a small JSON record (the plane's cycle records); the page is rebuilt
+from all records up to the batch, so it plots every cycle seen:
 overall and blind-spot ROC AUC of the champion, the challenger and each baseline
 (on the holdout that judged the gate, and the backtest on the batch itself), the
 drift share, the synthetic share of the training rows, and the promotions.
@@ -34,8 +35,14 @@ def cycle_record(
 ) -> dict[str, Any]:
     """One cycle as plain Python values (JSON, Dagster metadata). `scores` maps a
     series name such as "champion (holdout)" to that model's scores on that set."""
-    record: dict[str, Any] = dict(batch=batch_id, drift_share=float(drift_share), synthetic_rows=int(synthetic_rows),
-                                  train_rows=int(train_rows), promoted=bool(promoted), champion_version=champion_version or "")
+    record: dict[str, Any] = dict(
+        batch=batch_id,
+        drift_share=float(drift_share),
+        synthetic_rows=int(synthetic_rows),
+        train_rows=int(train_rows),
+        promoted=bool(promoted),
+        champion_version=champion_version or "",
+    )
     record["synthetic_share"] = synthetic_rows / (train_rows + synthetic_rows) if train_rows + synthetic_rows else 0.0
     record["scores"] = {}
     for name, value in scores.items():
@@ -48,21 +55,65 @@ def cycle_record(
 def flywheel_figure(records: list[dict[str, Any]]) -> go.Figure:
     """Four panels over cycles: overall AUC, blind-spot AUC, drift and synthetic share, promotions."""
     batches = [r["batch"] for r in records]
-    fig = make_subplots(rows=2, cols=2, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=(
-        "overall ROC AUC (real data)", "blind-spot ROC AUC (real data)", "drift share and synthetic share", "promotions"))
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=(
+            "overall ROC AUC (real data)",
+            "blind-spot ROC AUC (real data)",
+            "drift share and synthetic share",
+            "promotions",
+        ),
+    )
     series = list(dict.fromkeys(name for r in records for name in r["scores"]))
-    models = list(dict.fromkeys(name.split(" (")[0] for name in series))  # one colour per model, dashed for the backtest
+    models = list(
+        dict.fromkeys(name.split(" (")[0] for name in series)
+    )  # one colour per model, dashed for the backtest
     colour = {m: pc.qualitative.Dark24[i % len(pc.qualitative.Dark24)] for i, m in enumerate(models)}
     for col, metric in enumerate(METRICS, start=1):
         for name in series:
             values = [r["scores"].get(name, {}).get(metric) for r in records]
-            fig.add_trace(go.Scatter(x=batches, y=values, name=name, legendgroup=name, showlegend=col == 1, mode="lines+markers",
-                                     line={"dash": "dash" if "backtest" in name else "solid", "color": colour[name.split(" (")[0]]}), row=1, col=col)
-    fig.add_trace(go.Scatter(x=batches, y=[r["drift_share"] for r in records], name="drift share", mode="lines+markers"), row=2, col=1)
-    fig.add_trace(go.Scatter(x=batches, y=[r["synthetic_share"] for r in records], name="synthetic share of training rows",
-                             mode="lines+markers"), row=2, col=1)
-    fig.add_trace(go.Bar(x=batches, y=[1 if r["promoted"] else 0 for r in records], name="challenger promoted",
-                         text=[f"v{r['champion_version']}" for r in records], textposition="outside"), row=2, col=2)
+            fig.add_trace(
+                go.Scatter(
+                    x=batches,
+                    y=values,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    mode="lines+markers",
+                    line={"dash": "dash" if "backtest" in name else "solid", "color": colour[name.split(" (")[0]]},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.add_trace(
+        go.Scatter(x=batches, y=[r["drift_share"] for r in records], name="drift share", mode="lines+markers"),
+        row=2,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=batches,
+            y=[r["synthetic_share"] for r in records],
+            name="synthetic share of training rows",
+            mode="lines+markers",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=batches,
+            y=[1 if r["promoted"] else 0 for r in records],
+            name="challenger promoted",
+            text=[f"v{r['champion_version']}" for r in records],
+            textposition="outside",
+        ),
+        row=2,
+        col=2,
+    )
     fig.update_xaxes(type="category")  # batch ids are labels, not dates
     fig.update_yaxes(range=[0, 1.05], row=2)
     fig.update_layout(height=760, title="factory flywheel: cycle by cycle", legend={"orientation": "h", "y": -0.08})
@@ -75,9 +126,11 @@ def flywheel_html(records: list[dict[str, Any]]) -> str:
     header = "".join(f"<th>{k}</th>" for k in columns)
     table = "".join("<tr>" + "".join(f"<td>{_cell(r.get(k))}</td>" for k in columns) + "</tr>" for r in records)
     plot = pio.to_html(flywheel_figure(records), include_plotlyjs=True, full_html=False)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>factory flywheel</title>"
-            f"<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:right}}</style></head>"
-            f"<body>{plot}<h2>cycles</h2><table><tr>{header}</tr>{table}</table></body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>factory flywheel</title>"
+        f"<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:right}}</style></head>"
+        f"<body>{plot}<h2>cycles</h2><table><tr>{header}</tr>{table}</table></body></html>"
+    )
 
 
 def _cell(value: Any) -> str:
@@ -88,5 +141,12 @@ def plan_vs_accepted(plan: list[dict], generated: pd.DataFrame, accepted: pd.Dat
     """Rows planned, generated and accepted per blind spot, from the plan and the
     `_blind_spot_id` lineage column (absent when nothing was generated)."""
     made, kept = (f.get("_blind_spot_id", pd.Series(dtype=object)).value_counts() for f in (generated, accepted))
-    return [dict(predicate=p["predicate"], planned=int(p["rows"]), generated=int(made.get(p["blind_spot_id"], 0)),
-                 accepted=int(kept.get(p["blind_spot_id"], 0))) for p in plan]
+    return [
+        dict(
+            predicate=p["predicate"],
+            planned=int(p["rows"]),
+            generated=int(made.get(p["blind_spot_id"], 0)),
+            accepted=int(kept.get(p["blind_spot_id"], 0)),
+        )
+        for p in plan
+    ]

@@ -112,12 +112,16 @@ class GateSettings:
 
     range_tolerance: float = 0.5  # ingest: numeric values may exceed the reference range by this share of its span
     range_mostly: float = 0.99  # ... for at least this share of rows (else a warning)
-    row_count_ratio: float = 10.0  # ingest: warn when rows differ from the mean reference batch by more than this factor
+    row_count_ratio: float = (
+        10.0  # ingest: warn when rows differ from the mean reference batch by more than this factor
+    )
     null_tolerance: float = 0.2  # ingest: warn when a column's null share exceeds its reference share by this much
     sample_rows: int = 2000  # fidelity and privacy run on at most this many rows per side (1000 per blind spot)
     min_slice_rows: int = 100  # real and synthetic rows a slice needs before its metrics are judged
     min_quality: float = 0.75  # SDMetrics quality score (column shapes and pair trends)
-    max_discriminator_auc: float | None = None  # real-vs-synthetic classifier ROC AUC (0.5 is ideal); None: reported only
+    max_discriminator_auc: float | None = (
+        None  # real-vs-synthetic classifier ROC AUC (0.5 is ideal); None: reported only
+    )
     max_label_gap: float = 0.1  # largest |P(label | value) real - synthetic| (its lower 95% bound: noise does not fail)
     min_tstr_ratio: float = 0.8  # train-on-synthetic / train-on-real ROC AUC on the real holdout (overall only)
     max_dcr_share: float = 0.6  # share of synthetic rows closer to a training row than to a holdout row (0.5 is ideal)
@@ -130,7 +134,9 @@ class GateSettings:
     max_inference_risk: float | None = 0.1
     inference_secret: str | None = None  # the column the inference attack guesses; None: the label
     blocking: bool = True  # fidelity or privacy failures reject the synthetic batch; False: they only warn
-    slices_block: bool = False  # per-blind-spot breaches (small, noisy samples; label mix drawn from recent rows) only warn
+    slices_block: bool = (
+        False  # per-blind-spot breaches (small, noisy samples; label mix drawn from recent rows) only warn
+    )
 
 
 @dataclass(frozen=True)
@@ -284,10 +290,18 @@ def _check_consistency(spec: DatasetSpec) -> None:
     if isinstance(s.strata, str) or any(c not in spec.categorical for c in s.strata):
         raise SpecError(f"{where}: synthesis: strata must be a list of categorical columns, got {s.strata}")
     metrics = ["error", "miss", "false_alarm"]
-    if isinstance(spec.blind_spots.metrics, str) or not spec.blind_spots.metrics or set(spec.blind_spots.metrics) - set(metrics):
-        raise SpecError(f"{where}: blind_spots: metrics must be a non-empty list of {metrics}, got {spec.blind_spots.metrics}")
+    if (
+        isinstance(spec.blind_spots.metrics, str)
+        or not spec.blind_spots.metrics
+        or set(spec.blind_spots.metrics) - set(metrics)
+    ):
+        raise SpecError(
+            f"{where}: blind_spots: metrics must be a non-empty list of {metrics}, got {spec.blind_spots.metrics}"
+        )
     if spec.gate.inference_secret not in (None, spec.target, *spec.features):
-        raise SpecError(f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature")
+        raise SpecError(
+            f"{where}: gate: inference_secret '{spec.gate.inference_secret}' is neither the target nor a feature"
+        )
     if spec.reference_batches < 2:
         raise SpecError(f"{where}: reference_batches must be at least 2")
     if spec.label_delay < 1:

@@ -72,7 +72,7 @@ class Storage:
         keys = []
         for entry in entries:
             entry = entry.split("://", 1)[-1] if self.is_remote else entry
-            keys.append(entry[len(strip):].lstrip("/"))
+            keys.append(entry[len(strip) :].lstrip("/"))
         return sorted(k for k in keys if ".tmp-" not in k)
 
     def write_bytes(self, key: str, data: bytes) -> str:

@@ -321,4 +321,3 @@ def plain(value: Any) -> Any:
 
 def metrics_dict(obj: Any) -> dict[str, Any]:
     return plain(asdict(obj)) if hasattr(obj, "__dataclass_fields__") else plain(dict(obj))
-

@@ -83,14 +83,27 @@ def find_coverage_gaps(
         else:
             mix = profile.positive_rate
         return BlindSpot(
-            conditions=r.conditions, kind="coverage", support=int(r.prod), errors=0, error_rate=float("nan"),
-            error_low=float("nan"), error_high=float("nan"), overall_error=float("nan"), lift=float(r.lift),
-            p_value=float(r.p_value), positive_share=float(mix), train_support=int(r.train_rows),
-            deficit=int(r.deficit), lift_shrunk=float(min(r.lift_low, 1e6)), score=float(r.score),
+            conditions=r.conditions,
+            kind="coverage",
+            support=int(r.prod),
+            errors=0,
+            error_rate=float("nan"),
+            error_low=float("nan"),
+            error_high=float("nan"),
+            overall_error=float("nan"),
+            lift=float(r.lift),
+            p_value=float(r.p_value),
+            positive_share=float(mix),
+            train_support=int(r.train_rows),
+            deficit=int(r.deficit),
+            lift_shrunk=float(min(r.lift_low, 1e6)),
+            score=float(r.score),
         )
 
     def worse(child, parent) -> bool:  # denser in production than its parent, given its rows in both
-        return stats.binom.sf(child.prod - 1, child.support, parent.prod / parent.support) <= settings.alpha / len(significant)  # Bonferroni over the candidates
+        return stats.binom.sf(child.prod - 1, child.support, parent.prod / parent.support) <= settings.alpha / len(
+            significant
+        )  # Bonferroni over the candidates
 
     chosen = select_slices(significant, production, settings.max_slices, build, worse)
     reason = "" if chosen else f"no slice is at least {min_ratio:g}x denser in production than in training"
@@ -142,15 +155,26 @@ def find_low_confidence(
 
     def build(r) -> BlindSpot:
         return BlindSpot(
-            conditions=r.conditions, kind="low_confidence", support=int(r.support), errors=int(round(r.uncertainty)),
-            error_rate=float(r.error_rate), error_low=float(r.error_low), error_high=float(r.error_high),
-            overall_error=overall, lift=float(r.error_rate / overall), p_value=float(r.p_value),
-            positive_share=float(r.proba / r.support), train_support=support_in(r.conditions, reference),
-            lift_shrunk=float(r.lift_low), score=float(r.score),
+            conditions=r.conditions,
+            kind="low_confidence",
+            support=int(r.support),
+            errors=int(round(r.uncertainty)),
+            error_rate=float(r.error_rate),
+            error_low=float(r.error_low),
+            error_high=float(r.error_high),
+            overall_error=overall,
+            lift=float(r.error_rate / overall),
+            p_value=float(r.p_value),
+            positive_share=float(r.proba / r.support),
+            train_support=support_in(r.conditions, reference),
+            lift_shrunk=float(r.lift_low),
+            score=float(r.score),
         )
 
     def worse(child, parent) -> bool:
-        return stats.norm.sf((child.error_rate - parent.error_rate) / (sd / np.sqrt(child.support))) <= settings.alpha / len(significant)  # Bonferroni over the candidates
+        return stats.norm.sf(
+            (child.error_rate - parent.error_rate) / (sd / np.sqrt(child.support))
+        ) <= settings.alpha / len(significant)  # Bonferroni over the candidates
 
     chosen = select_slices(significant, batch, settings.max_slices, build, worse)
     reason = "" if chosen else "no slice's estimated error is significantly above the batch mean"

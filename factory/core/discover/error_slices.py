@@ -94,8 +94,11 @@ def find_blind_spots(
     cols = encode(labelled, profile)
     if not cols:
         return SliceSearch((), 0, 0, "no column has values to slice on")
-    tables = [t for metric in settings.metrics
-              if (t := _metric_table(metric, cols, errors, y, settings, max_conditions)) is not None]
+    tables = [
+        t
+        for metric in settings.metrics
+        if (t := _metric_table(metric, cols, errors, y, settings, max_conditions)) is not None
+    ]
     if not tables:
         return SliceSearch((), 0, 0, f"no slice reaches the minimum support of {settings.min_support} rows")
     table = pd.concat(tables, ignore_index=True)
@@ -109,11 +112,22 @@ def find_blind_spots(
     def build(r) -> BlindSpot:
         inside = conditions_mask(r.conditions, labelled).to_numpy()
         return BlindSpot(
-            conditions=r.conditions, kind="error", support=int(inside.sum()), errors=int(round(r.errors)),
-            error_rate=float(r.error_rate), error_low=float(r.error_low), error_high=float(r.error_high),
-            overall_error=float(r.overall), lift=float(r.error_rate / r.overall), p_value=float(r.p_value),
-            positive_share=float(np.nan_to_num(y[inside]).mean()), train_support=support_in(r.conditions, reference),
-            lift_shrunk=float(r.lift_shrunk), score=float(r.score), recurrence=int(r.recurrence), metric=r.metric,
+            conditions=r.conditions,
+            kind="error",
+            support=int(inside.sum()),
+            errors=int(round(r.errors)),
+            error_rate=float(r.error_rate),
+            error_low=float(r.error_low),
+            error_high=float(r.error_high),
+            overall_error=float(r.overall),
+            lift=float(r.error_rate / r.overall),
+            p_value=float(r.p_value),
+            positive_share=float(np.nan_to_num(y[inside]).mean()),
+            train_support=support_in(r.conditions, reference),
+            lift_shrunk=float(r.lift_shrunk),
+            score=float(r.score),
+            recurrence=int(r.recurrence),
+            metric=r.metric,
             replication=float(r.replication),
         )
 
@@ -124,21 +138,40 @@ def find_blind_spots(
         children. Over all candidates instead (as the label-free kinds do) dropped nearly
         every child of a significant parent for its broader, weaker rows: on the hotel
         replay the error slices reported then kept a lift of 1.44 on the next batch, 1.52 now."""
-        return stats.binom.sf(child.errors - 1, child.support, parent.error_rate) <= settings.alpha / children[(parent.metric, parent.conditions)]
+        return (
+            stats.binom.sf(child.errors - 1, child.support, parent.error_rate)
+            <= settings.alpha / children[(parent.metric, parent.conditions)]
+        )
 
     chosen: list[BlindSpot] = []
     masks: list[np.ndarray] = []
     for metric in settings.metrics:  # each its own top max_slices: lifts over different base rates do not compare
         own = significant[significant["metric"] == metric]
-        chosen += select_slices(own, labelled, settings.max_slices, build, worse, miss=1 - own["replication"],
-                          max_miss=settings.max_false_share, masks=masks)
-    reason = "" if chosen else (f"no significant slice would replicate with probability {1 - settings.max_false_share:g}" if len(significant)
-                                else "no slice's error rate is significantly above the overall rate")
+        chosen += select_slices(
+            own,
+            labelled,
+            settings.max_slices,
+            build,
+            worse,
+            miss=1 - own["replication"],
+            max_miss=settings.max_false_share,
+            masks=masks,
+        )
+    reason = (
+        ""
+        if chosen
+        else (
+            f"no significant slice would replicate with probability {1 - settings.max_false_share:g}"
+            if len(significant)
+            else "no slice's error rate is significantly above the overall rate"
+        )
+    )
     return SliceSearch(tuple(chosen), len(table), len(significant), reason)
 
 
-def _metric_table(metric: str, cols: dict[str, Column], errors: np.ndarray, y: np.ndarray, settings,
-                  max_conditions: int) -> pd.DataFrame | None:
+def _metric_table(
+    metric: str, cols: dict[str, Column], errors: np.ndarray, y: np.ndarray, settings, max_conditions: int
+) -> pd.DataFrame | None:
     """Every slice's error count and statistics for one metric, over the metric's rows
     (all, positives or negatives): None when those rows are too few or the model's
     rate on them is 0 or 1, so no slice can stand out. A model that swaps one class's
@@ -163,7 +196,9 @@ def _metric_table(metric: str, cols: dict[str, Column], errors: np.ndarray, y: n
     return _error_stats(table, overall, n).assign(metric=metric, overall=overall)
 
 
-def _three_way(table: pd.DataFrame, cols: dict[str, Column], weights: dict[str, np.ndarray], settings, overall: float, n: int) -> pd.DataFrame:
+def _three_way(
+    table: pd.DataFrame, cols: dict[str, Column], weights: dict[str, np.ndarray], settings, overall: float, n: int
+) -> pd.DataFrame:
     """Children of the best significant or large two-condition slices whose error
     count leaves room for a significant child."""
     two = table[table["key"].map(len) == 2]

@@ -55,29 +55,54 @@ def table_conditions(text: str) -> tuple[Condition, ...]:
     return tuple(Condition(**c) for c in json.loads(text))
 
 
-def persistence_table(earlier: pd.DataFrame, labelled: pd.DataFrame, errors: np.ndarray, target: str,
-                      measured_on: str) -> pd.DataFrame:
+def persistence_table(
+    earlier: pd.DataFrame, labelled: pd.DataFrame, errors: np.ndarray, target: str, measured_on: str
+) -> pd.DataFrame:
     """An earlier batch's stored blind spots with `persistence` filled in: each slice's
     lift (of its own metric) on a later labelled batch (`measured_on`). A new table:
     the earlier one is never rewritten."""
     out = earlier.copy()
     metrics = out["metric"] if "metric" in out.columns else pd.Series("error", index=out.index)
-    lifts = [slice_lift(replace(_stub(table_conditions(c)), metric=m), labelled, errors, target)
-             for c, m in zip(out["conditions"], metrics)]
+    lifts = [
+        slice_lift(replace(_stub(table_conditions(c)), metric=m), labelled, errors, target)
+        for c, m in zip(out["conditions"], metrics)
+    ]
     out["persistence"] = pd.Series(lifts, index=out.index, dtype=float)
     out["measured_on"] = measured_on
     return out
 
 
-def with_persistence(spots: Iterable[BlindSpot], next_labelled: pd.DataFrame, next_errors: np.ndarray,
-                     target: str) -> tuple[BlindSpot, ...]:
+def with_persistence(
+    spots: Iterable[BlindSpot], next_labelled: pd.DataFrame, next_errors: np.ndarray, target: str
+) -> tuple[BlindSpot, ...]:
     """Persistence: each reported slice's lift (of its own metric) on the next labelled batch."""
     return tuple(replace(s, persistence=slice_lift(s, next_labelled, next_errors, target)) for s in spots)
 
 
-TABLE_COLUMNS = ["batch_id", "blind_spot_id", "predicate", "kind", "support", "errors", "error_rate", "error_low",
-                 "error_high", "overall_error", "lift", "p_value", "positive_share", "train_support", "conditions",
-                 "deficit", "lift_shrunk", "score", "recurrence", "persistence", "metric", "replication"]
+TABLE_COLUMNS = [
+    "batch_id",
+    "blind_spot_id",
+    "predicate",
+    "kind",
+    "support",
+    "errors",
+    "error_rate",
+    "error_low",
+    "error_high",
+    "overall_error",
+    "lift",
+    "p_value",
+    "positive_share",
+    "train_support",
+    "conditions",
+    "deficit",
+    "lift_shrunk",
+    "score",
+    "recurrence",
+    "persistence",
+    "metric",
+    "replication",
+]
 
 
 def blind_spot_table(spots: tuple[BlindSpot, ...] | list[BlindSpot], batch_id: str) -> pd.DataFrame:

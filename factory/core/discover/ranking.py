@@ -44,8 +44,9 @@ def shrunk_lift(errors: np.ndarray, support: np.ndarray, overall: float, strengt
     return (errors + strength * overall) / (support + strength) / overall
 
 
-def replication_probability(errors: np.ndarray, support: np.ndarray, overall: float, strength: float,
-                            z: float = 1.96) -> np.ndarray:
+def replication_probability(
+    errors: np.ndarray, support: np.ndarray, overall: float, strength: float, z: float = 1.96
+) -> np.ndarray:
     """Posterior predictive probability that a fresh sample of the slice's size shows
     its error rate above `overall` at the 95% level (the interval excludes lift 1):
     beta-binomial under the same empirical-Bayes prior the shrunk lift uses. A slice
@@ -55,7 +56,9 @@ def replication_probability(errors: np.ndarray, support: np.ndarray, overall: fl
     return stats.betabinom.sf(needed, m.astype(int), k + strength * overall, m - k + strength * (1 - overall))
 
 
-def sliceline_score(rate: np.ndarray, overall: float, support: np.ndarray, n: int, alpha: float = SLICELINE_ALPHA) -> np.ndarray:
+def sliceline_score(
+    rate: np.ndarray, overall: float, support: np.ndarray, n: int, alpha: float = SLICELINE_ALPHA
+) -> np.ndarray:
     """SliceLine's score: alpha * (error lift - 1) - (1 - alpha) * (n / size - 1)."""
     return alpha * (rate / overall - 1) - (1 - alpha) * (n / support - 1)
 
@@ -82,9 +85,16 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
-def select_slices(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: Callable[[object], BlindSpot],
-            worse: Callable[[object, object], bool], miss: pd.Series | None = None, max_miss: float = 1.0,
-            masks: list[np.ndarray] | None = None) -> list[BlindSpot]:
+def select_slices(
+    table: pd.DataFrame,
+    frame: pd.DataFrame,
+    limit: int,
+    build: Callable[[object], BlindSpot],
+    worse: Callable[[object, object], bool],
+    miss: pd.Series | None = None,
+    max_miss: float = 1.0,
+    masks: list[np.ndarray] | None = None,
+) -> list[BlindSpot]:
     """Walk `table` (significant slices, best `rank` first): drop a slice that a
     simpler significant parent explains (the parent's `lift_low` reaches REDUNDANT x
     its own, or the slice is not significantly `worse` than the parent), or one
@@ -102,7 +112,11 @@ def select_slices(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: C
         if miss is not None and missed + miss[r.Index] > max_miss * (len(chosen) + 1):
             continue
         columns = predicate_columns(r.conditions)
-        parents = [rows.get(on_columns(r.conditions, cols)) for k in range(1, len(columns)) for cols in combinations(columns, k)]
+        parents = [
+            rows.get(on_columns(r.conditions, cols))
+            for k in range(1, len(columns))
+            for cols in combinations(columns, k)
+        ]
         if any(p is not None and (p.lift_low >= REDUNDANT * r.lift_low or not worse(r, p)) for p in parents):
             continue
         spot = build(r)
@@ -117,7 +131,9 @@ def select_slices(table: pd.DataFrame, frame: pd.DataFrame, limit: int, build: C
     return chosen
 
 
-def children_counts(slices: Iterable[tuple[str, tuple[Condition, ...]]]) -> dict[tuple[str, tuple[Condition, ...]], int]:
+def children_counts(
+    slices: Iterable[tuple[str, tuple[Condition, ...]]],
+) -> dict[tuple[str, tuple[Condition, ...]], int]:
     """How many of these (metric, conditions) slices refine each simpler slice of the
     same metric (the same conditions on fewer columns)."""
     counts: dict[tuple[str, tuple[Condition, ...]], int] = {}
@@ -132,4 +148,3 @@ def children_counts(slices: Iterable[tuple[str, tuple[Condition, ...]]]) -> dict
 
 def support_in(conditions: tuple[Condition, ...], df: pd.DataFrame | None) -> int:
     return int(conditions_mask(conditions, df).sum()) if df is not None and len(df) else 0
-

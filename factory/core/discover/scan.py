@@ -33,7 +33,9 @@ class SliceSearch:
     reason: str = ""
 
 
-def encode(df: pd.DataFrame, profile: ReferenceProfile, categories_from: pd.DataFrame | None = None) -> dict[str, Column]:
+def encode(
+    df: pd.DataFrame, profile: ReferenceProfile, categories_from: pd.DataFrame | None = None
+) -> dict[str, Column]:
     """Per column: an integer code per row and the conditions each code stands for.
     Numeric columns use the profile's quantile bins (plus a missing bin); categorical
     columns their most frequent values in `categories_from` (default: `df`), the rest
@@ -83,8 +85,14 @@ def scan(cols: dict[str, Column], weights: dict[str, np.ndarray], min_support: i
         counts, sums = _sums(codes, len(conds), weights)
         for code in np.flatnonzero(counts >= min_support):
             if conds[code]:
-                rows.append(dict(conditions=conds[code], key=((name, int(code)),), support=int(counts[code]),
-                                 **{k: float(v[code]) for k, v in sums.items()}))
+                rows.append(
+                    dict(
+                        conditions=conds[code],
+                        key=((name, int(code)),),
+                        support=int(counts[code]),
+                        **{k: float(v[code]) for k, v in sums.items()},
+                    )
+                )
     for a, b in combinations(names, 2):
         (codes_a, conds_a), (codes_b, conds_b) = cols[a], cols[b]
         width = len(conds_b)
@@ -92,12 +100,20 @@ def scan(cols: dict[str, Column], weights: dict[str, np.ndarray], min_support: i
         for code in np.flatnonzero(counts >= min_support):
             ca, cb = conds_a[code // width], conds_b[code % width]
             if ca and cb:
-                rows.append(dict(conditions=ca + cb, key=((a, int(code // width)), (b, int(code % width))),
-                                 support=int(counts[code]), **{k: float(v[code]) for k, v in sums.items()}))
+                rows.append(
+                    dict(
+                        conditions=ca + cb,
+                        key=((a, int(code // width)), (b, int(code % width))),
+                        support=int(counts[code]),
+                        **{k: float(v[code]) for k, v in sums.items()},
+                    )
+                )
     return pd.DataFrame(rows, columns=["conditions", "key", "support", *weights])
 
 
-def expand(cols: dict[str, Column], parents: Iterable[tuple], weights: dict[str, np.ndarray], min_support: int) -> pd.DataFrame:
+def expand(
+    cols: dict[str, Column], parents: Iterable[tuple], weights: dict[str, np.ndarray], min_support: int
+) -> pd.DataFrame:
     """Three-condition children of the given two-condition slices (by key), each
     counted once, conditions in profile column order (so the id is stable)."""
     order = {name: i for i, name in enumerate(cols)}
@@ -124,6 +140,12 @@ def expand(cols: dict[str, Column], parents: Iterable[tuple], weights: dict[str,
                     continue
                 seen.add(child)
                 conditions = tuple(c for n, k in child for c in cols[n][1][k])
-                rows.append(dict(conditions=conditions, key=child, support=int(counts[code]),
-                                 **{k: float(v[code]) for k, v in sums.items()}))
+                rows.append(
+                    dict(
+                        conditions=conditions,
+                        key=child,
+                        support=int(counts[code]),
+                        **{k: float(v[code]) for k, v in sums.items()},
+                    )
+                )
     return pd.DataFrame(rows, columns=["conditions", "key", "support", *weights])

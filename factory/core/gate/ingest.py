@@ -26,7 +26,9 @@ from factory.core.synth.codec import rule_masks
 NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int64", "uint8", "float32", "float64", "Float64"]
 
 
-def ingest_rules(spec: DatasetSpec, profile: ReferenceProfile, columns: list[str] | None = None, rows: int | None = None) -> list[Any]:
+def ingest_rules(
+    spec: DatasetSpec, profile: ReferenceProfile, columns: list[str] | None = None, rows: int | None = None
+) -> list[Any]:
     """The suite for landed production batches. Blocking: no rows, a required column
     missing, a numeric column of another type, a column (nearly) all null that is
     seldom null in reference, duplicated ids. Warnings: column set or order unlike
@@ -39,8 +41,15 @@ def ingest_rules(spec: DatasetSpec, profile: ReferenceProfile, columns: list[str
     rules = [tagged(gxe.ExpectTableRowCountToBeBetween(min_value=1), True)]
     mean_rows = profile.rows / max(spec.reference_batches, 1)
     if rows:  # only meaningful on a non-empty batch; an empty one is already blocked
-        rules.append(tagged(gxe.ExpectTableRowCountToBeBetween(
-            min_value=int(mean_rows / settings.row_count_ratio), max_value=int(mean_rows * settings.row_count_ratio) + 1), False))
+        rules.append(
+            tagged(
+                gxe.ExpectTableRowCountToBeBetween(
+                    min_value=int(mean_rows / settings.row_count_ratio),
+                    max_value=int(mean_rows * settings.row_count_ratio) + 1,
+                ),
+                False,
+            )
+        )
     for col in spec.required_columns:
         rules.append(tagged(gxe.ExpectColumnToExist(column=col), True))
     if columns:
@@ -51,14 +60,31 @@ def ingest_rules(spec: DatasetSpec, profile: ReferenceProfile, columns: list[str
             if cp.min is not None:
                 span = (cp.max - cp.min) or 1.0
                 slack = settings.range_tolerance * span
-                rules.append(tagged(gxe.ExpectColumnValuesToBeBetween(
-                    column=cp.name, min_value=cp.min - slack, max_value=cp.max + slack, mostly=settings.range_mostly), False))
+                rules.append(
+                    tagged(
+                        gxe.ExpectColumnValuesToBeBetween(
+                            column=cp.name,
+                            min_value=cp.min - slack,
+                            max_value=cp.max + slack,
+                            mostly=settings.range_mostly,
+                        ),
+                        False,
+                    )
+                )
         else:  # a category the reference never had is flagged, however rare
             complete = len(cp.categories) < MAX_CATEGORIES
-            rules.append(tagged(gxe.ExpectColumnValuesToBeInSet(
-                column=cp.name, value_set=list(cp.categories), mostly=1.0 if complete else 0.95), False))
+            rules.append(
+                tagged(
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column=cp.name, value_set=list(cp.categories), mostly=1.0 if complete else 0.95
+                    ),
+                    False,
+                )
+            )
         if cp.null_share < 0.5:  # mostly present in reference: (nearly) all null blocks
-            rules.append(tagged(gxe.ExpectColumnValuesToNotBeNull(column=cp.name, mostly=(1.0 - cp.null_share) / 2), True))
+            rules.append(
+                tagged(gxe.ExpectColumnValuesToNotBeNull(column=cp.name, mostly=(1.0 - cp.null_share) / 2), True)
+            )
         elif cp.null_share < 1.0:  # mostly null in reference: all null only warns
             rules.append(tagged(gxe.ExpectColumnValuesToNotBeNull(column=cp.name, mostly=1e-9), False))
         present = 1.0 - cp.null_share - settings.null_tolerance
@@ -72,7 +98,11 @@ def ingest_rules(spec: DatasetSpec, profile: ReferenceProfile, columns: list[str
 
 
 def validate_batch(
-    batch_id: str, df: pd.DataFrame, spec: DatasetSpec, profile: ReferenceProfile, columns: list[str] | None = None,
+    batch_id: str,
+    df: pd.DataFrame,
+    spec: DatasetSpec,
+    profile: ReferenceProfile,
+    columns: list[str] | None = None,
 ) -> ValidationOutcome:
     """The ingest gate: blocking failures name the batch, the column and the rule.
     `columns` is the reference's column order (a different set or order warns)."""
@@ -128,9 +158,12 @@ def outcome_html(outcome: ValidationOutcome, title: str = "Validation") -> str:
         return "".join(f"<li>{html.escape(line)}</li>" for line in lines) or "<li>none</li>"
 
     verdict = "passed" if outcome.passed else "FAILED (quarantined, nothing downstream runs)"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)} {html.escape(outcome.batch_id)}</title>
+    state = "" if outcome.passed else "bad"
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>{html.escape(title)} {html.escape(outcome.batch_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}.bad{{color:#a00}}</style></head><body>
-<h1>{html.escape(title)} of batch {html.escape(outcome.batch_id)}: <span class="{'' if outcome.passed else 'bad'}">{verdict}</span></h1>
+<h1>{html.escape(title)} of batch {html.escape(outcome.batch_id)}:
+<span class="{state}">{verdict}</span></h1>
 <p>{outcome.rows} rows, {outcome.expectations} expectations, {len(outcome.failures)} blocking failure(s),
 {len(outcome.warnings)} warning(s), {outcome.rows_dropped} row(s) dropped.</p>
 <h2>Blocking failures</h2><ul class="bad">{items(outcome.failures)}</ul>

@@ -28,8 +28,12 @@ from factory.core.measure.twosample import MAX_CODES
 
 Z95 = 1.959964
 ATTACKS = ("singling_out_univariate", "singling_out_multivariate", "linkability", "inference")
-SETTING = {"singling_out_univariate": "max_singling_out_risk", "singling_out_multivariate": "max_singling_out_risk",
-           "linkability": "max_linkability_risk", "inference": "max_inference_risk"}
+SETTING = {
+    "singling_out_univariate": "max_singling_out_risk",
+    "singling_out_multivariate": "max_singling_out_risk",
+    "linkability": "max_linkability_risk",
+    "inference": "max_inference_risk",
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ def _wilson(successes: float, n: int) -> tuple[float, float]:
     return rate, error
 
 
-def attack_result(name: str, n: int, successes: int, control: int, baseline: int, threshold: float | None) -> AttackResult:
+def attack_result(
+    name: str, n: int, successes: int, control: int, baseline: int, threshold: float | None
+) -> AttackResult:
     """Rates, residual risk with its propagated error, and the verdict."""
     (a, da), (c, dc), (b, _) = _wilson(successes, n), _wilson(control, n), _wilson(baseline, n)
     risk = (a - c) / (1 - c)
@@ -65,6 +71,7 @@ def attack_result(name: str, n: int, successes: int, control: int, baseline: int
 
 
 # -- encoding: one float matrix for queries, Gower-like coordinates for distances ----
+
 
 def _codes(frames: list[pd.DataFrame], columns: list[str], categorical: set[str]) -> list[np.ndarray]:
     """Numbers as floats, categories as shared integer codes; missing is NaN."""
@@ -81,8 +88,9 @@ def _codes(frames: list[pd.DataFrame], columns: list[str], categorical: set[str]
     return out
 
 
-def coordinates(frames: list[pd.DataFrame], numeric: list[str] | tuple[str, ...],
-                categorical: list[str] | tuple[str, ...]) -> list[np.ndarray]:
+def coordinates(
+    frames: list[pd.DataFrame], numeric: list[str] | tuple[str, ...], categorical: list[str] | tuple[str, ...]
+) -> list[np.ndarray]:
     """Gower-like coordinates: numeric columns scaled to [0, 1] by the first frame's
     range (a missing value is its own coordinate), categoricals one-hot scaled so two
     different categories are 1 apart (squared). Euclidean distance: BLAS-fast."""
@@ -149,8 +157,9 @@ def _univariate_queries(s: np.ndarray, numeric: np.ndarray, n: int, rng: np.rand
     return list(found)
 
 
-def _multivariate_queries(s: np.ndarray, numeric: np.ndarray, n: int, n_cols: int, rng: np.random.Generator,
-                          max_attempts: int) -> list[Query]:
+def _multivariate_queries(
+    s: np.ndarray, numeric: np.ndarray, n: int, n_cols: int, rng: np.random.Generator, max_attempts: int
+) -> list[Query]:
     """Queries built from a random synthetic record's values on `n_cols` random columns
     (numeric: >= the value above the median, <= below), kept when they single it out."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -162,8 +171,14 @@ def _multivariate_queries(s: np.ndarray, numeric: np.ndarray, n: int, n_cols: in
             break
         row = s[rng.integers(len(s))]
         cols = sorted(rng.choice(s.shape[1], size=min(n_cols, s.shape[1]), replace=False))
-        query = tuple((int(j), "null" if np.isnan(row[j]) else (">=" if row[j] > medians[j] else "<=") if numeric[j] else "==",
-                       0.0 if np.isnan(row[j]) else float(row[j])) for j in cols)
+        query = tuple(
+            (
+                int(j),
+                "null" if np.isnan(row[j]) else (">=" if row[j] > medians[j] else "<=") if numeric[j] else "==",
+                0.0 if np.isnan(row[j]) else float(row[j]),
+            )
+            for j in cols
+        )
         if query not in found and _matches(s, query) == 1:
             found[query] = None
     return list(found)
@@ -185,8 +200,15 @@ def _random_queries(s: np.ndarray, numeric: np.ndarray, n: int, n_cols: int, rng
     return queries
 
 
-def singling_out(train: np.ndarray, control: np.ndarray, synthetic: np.ndarray, numeric: np.ndarray, n_attacks: int,
-                 mode: str, rng: np.random.Generator) -> tuple[int, int, int]:
+def singling_out(
+    train: np.ndarray,
+    control: np.ndarray,
+    synthetic: np.ndarray,
+    numeric: np.ndarray,
+    n_attacks: int,
+    mode: str,
+    rng: np.random.Generator,
+) -> tuple[int, int, int]:
     """(training, control, baseline) successes: queries found on the synthetic rows
     that match exactly one row. Training and control hold the same number of rows."""
     n_cols = 1 if mode == "univariate" else 3
@@ -195,15 +217,28 @@ def singling_out(train: np.ndarray, control: np.ndarray, synthetic: np.ndarray, 
     else:
         queries = _multivariate_queries(synthetic, numeric, n_attacks, n_cols, rng, max_attempts=10 * n_attacks)
     lone = lambda x, qs: sum(_matches(x, q) == 1 for q in qs)  # noqa: E731
-    return lone(train, queries), lone(control, queries), lone(train, _random_queries(synthetic, numeric, n_attacks, n_cols, rng))
+    return (
+        lone(train, queries),
+        lone(control, queries),
+        lone(train, _random_queries(synthetic, numeric, n_attacks, n_cols, rng)),
+    )
 
 
 # -- linkability and inference ------------------------------------------------------
 
-def linkability(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, halves: tuple[list[str], list[str]],
-                categorical: set[str], n_attacks: int, rng: np.random.Generator) -> tuple[int, int, int]:
+
+def linkability(
+    train: pd.DataFrame,
+    control: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    halves: tuple[list[str], list[str]],
+    categorical: set[str],
+    n_attacks: int,
+    rng: np.random.Generator,
+) -> tuple[int, int, int]:
     """A target is linked when the nearest synthetic row on one half of its columns is
     also the nearest on the other half. Baseline: two random synthetic rows agree."""
+
     def links(target: pd.DataFrame) -> int:
         same = None
         for half in halves:
@@ -217,11 +252,19 @@ def linkability(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFr
     return links(train), links(control), baseline
 
 
-def inference(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, secret: str, aux: list[str],
-              categorical: set[str], rng: np.random.Generator) -> tuple[int, int, int]:
+def inference(
+    train: pd.DataFrame,
+    control: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    secret: str,
+    aux: list[str],
+    categorical: set[str],
+    rng: np.random.Generator,
+) -> tuple[int, int, int]:
     """Guess each target's secret as its nearest synthetic row's (on the other columns);
     a numeric secret is guessed when within 5% (anonymeter's tolerance). Baseline: a
     random synthetic row's secret."""
+
     def hits(guess: pd.Series, truth: pd.Series) -> int:
         g, t = guess.to_numpy(), truth.to_numpy()
         both_missing = pd.isna(g) & pd.isna(t)
@@ -236,12 +279,16 @@ def inference(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFram
     s, t, c = coordinates([synthetic, train, control], num, cat)
     values = synthetic[secret].reset_index(drop=True)
     random = values.iloc[rng.integers(len(synthetic), size=len(train))]
-    return (hits(values.iloc[_nearest(s, t)], train[secret]), hits(values.iloc[_nearest(s, c)], control[secret]),
-            hits(random, train[secret]))
+    return (
+        hits(values.iloc[_nearest(s, t)], train[secret]),
+        hits(values.iloc[_nearest(s, c)], control[secret]),
+        hits(random, train[secret]),
+    )
 
 
-def run_attacks(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec,
-                seed: int = 0) -> tuple[AttackResult, ...]:
+def run_attacks(
+    train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, seed: int = 0
+) -> tuple[AttackResult, ...]:
     """Every attack with `spec.gate.privacy_attacks` queries or targets (fewer when a
     side is smaller). Training and control rows are sampled to the same size, as the
     method requires; singling out counts distinct records (duplicates dropped, as
@@ -264,11 +311,24 @@ def run_attacks(train: pd.DataFrame, control: pd.DataFrame, synthetic: pd.DataFr
     numeric = np.array([c not in categorical for c in columns])
     for mode in ("univariate", "multivariate"):
         name = f"singling_out_{mode}"
-        out.append(attack_result(name, n, *singling_out(x_tr, x_co, x_syn, numeric, n, mode, rng), getattr(g, SETTING[name])))
+        out.append(
+            attack_result(name, n, *singling_out(x_tr, x_co, x_syn, numeric, n, mode, rng), getattr(g, SETTING[name]))
+        )
     halves = (columns[0::2], columns[1::2])
     targets_tr, targets_co = tr.head(n), co.head(n)
-    out.append(attack_result("linkability", n, *linkability(targets_tr, targets_co, syn, halves, categorical, n, rng), g.max_linkability_risk))
+    out.append(
+        attack_result(
+            "linkability",
+            n,
+            *linkability(targets_tr, targets_co, syn, halves, categorical, n, rng),
+            g.max_linkability_risk,
+        )
+    )
     secret = g.inference_secret or spec.target
     aux = [c for c in columns if c != secret]
-    out.append(attack_result("inference", n, *inference(targets_tr, targets_co, syn, secret, aux, categorical, rng), g.max_inference_risk))
+    out.append(
+        attack_result(
+            "inference", n, *inference(targets_tr, targets_co, syn, secret, aux, categorical, rng), g.max_inference_risk
+        )
+    )
     return tuple(out)

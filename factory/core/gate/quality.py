@@ -20,10 +20,9 @@ Everything runs on samples of at most `spec.gate.sample_rows` rows per side.
 
 from __future__ import annotations
 
-import html
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,6 @@ from factory.core.base.dataset import sample_rows
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import BlindSpot
 from factory.core.gate.privacy import (
-    ATTACKS,
     SETTING,
     AttackResult,
     coordinates,
@@ -46,8 +44,10 @@ from factory.core.measure.labelgaps import (
 )
 from factory.core.measure.twosample import discriminator_auc
 
-NOT_DONE = ("quality and the discriminator compare with the slices' real rows as they are, not weighted to the batch's "
-            "make-up (label mix and share of each blind spot): a targeted batch scores a little lower there by design",)
+NOT_DONE = (
+    "quality and the discriminator compare with the slices' real rows as they are, not weighted to the batch's "
+    "make-up (label mix and share of each blind spot): a targeted batch scores a little lower there by design",
+)
 WEIGHT = "_plan_weight"  # real rows' weight column: the synthetic batch's make-up (plan_weights)
 
 
@@ -66,7 +66,9 @@ class SliceMetrics:
     label_gap_max: float | None = None
     label_gap_mean: float | None = None
     label_gap_low: float | None = None  # largest lower 95% bound of a gap: what the gate judges (noise-proof)
-    label_gap_worst: str | None = None  # the value behind label_gap_low, P(label | value) real (at the batch's mix) vs synthetic
+    label_gap_worst: str | None = (
+        None  # the value behind label_gap_low, P(label | value) real (at the batch's mix) vs synthetic
+    )
     tstr_auc: float | None = None
     trtr_auc: float | None = None
     tstr_ratio: float | None = None
@@ -96,16 +98,21 @@ class FidelityReport:
         overall = self.slices[0]
         out = {k: v for k, v in asdict(overall).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         for a in overall.attacks:
-            out.update({f"{a.attack}_risk": a.risk, f"{a.attack}_risk_low": a.risk_low, f"{a.attack}_risk_high": a.risk_high})
+            out.update(
+                {f"{a.attack}_risk": a.risk, f"{a.attack}_risk_low": a.risk_low, f"{a.attack}_risk_high": a.risk_high}
+            )
         out["privacy_inconclusive"] = sum(a.verdict == "inconclusive" for a in overall.attacks)
         return out
 
 
 # -- the metrics -------------------------------------------------------------------
 
+
 def quality_scores(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec) -> tuple[float, float, float]:
     """SDMetrics QualityReport: (overall, column shapes, column pair trends)."""
-    with warnings.catch_warnings():  # sdmetrics 0.32 marks the single-table report deprecated; its successor takes {table: df}
+    with (
+        warnings.catch_warnings()
+    ):  # sdmetrics 0.32 marks the single-table report deprecated; its successor takes {table: df}
         warnings.simplefilter("ignore", FutureWarning)
         from sdmetrics.reports.single_table import QualityReport
 
@@ -114,12 +121,16 @@ def quality_scores(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpe
     report = QualityReport()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report.generate(real[columns].reset_index(drop=True), synthetic[columns].reset_index(drop=True), metadata, verbose=False)
+        report.generate(
+            real[columns].reset_index(drop=True), synthetic[columns].reset_index(drop=True), metadata, verbose=False
+        )
     props = report.get_properties().set_index("Property")["Score"]
     return float(report.get_score()), float(props["Column Shapes"]), float(props["Column Pair Trends"])
 
 
-def tstr(train_real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> tuple[float, float, float] | None:
+def tstr(
+    train_real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec, seed: int = 0
+) -> tuple[float, float, float] | None:
     """Train on synthetic, test on the real holdout, against train on (as many) real
     rows, with the factory's model (fewer, larger boosting steps for speed):
     (tstr_auc, trtr_auc, ratio); None without both classes everywhere. Where the real
@@ -134,15 +145,22 @@ def tstr(train_real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFram
     spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, n_estimators=100, learning_rate=0.1))
 
     weights = train_real[WEIGHT] if WEIGHT in train_real.columns else None
-    real = train_real.sample(min(len(synthetic), len(train_real)), weights=weights, random_state=seed) if weights is not None \
+    real = (
+        train_real.sample(min(len(synthetic), len(train_real)), weights=weights, random_state=seed)
+        if weights is not None
         else sample_rows(train_real, len(synthetic), seed)
+    )
     w_hold = holdout[WEIGHT].to_numpy() if WEIGHT in holdout.columns else np.ones(len(holdout))
     labels = [f[spec.target].dropna().astype(int) for f in (real, synthetic, holdout[w_hold > 0])]
     if any(lab.nunique() < 2 for lab in labels):
         return None
     y = holdout[spec.target].astype(int).to_numpy()
-    trtr = roc_auc_score(y, train_model(real, spec, seed=seed, recency=False).predict_proba(holdout), sample_weight=w_hold)
-    tstr_auc = roc_auc_score(y, train_model(synthetic, spec, seed=seed, recency=False).predict_proba(holdout), sample_weight=w_hold)
+    trtr = roc_auc_score(
+        y, train_model(real, spec, seed=seed, recency=False).predict_proba(holdout), sample_weight=w_hold
+    )
+    tstr_auc = roc_auc_score(
+        y, train_model(synthetic, spec, seed=seed, recency=False).predict_proba(holdout), sample_weight=w_hold
+    )
     return float(tstr_auc), float(trtr), float(tstr_auc / trtr) if trtr > 0 else 0.0
 
 
@@ -150,8 +168,9 @@ def _distance_space(frames: list[pd.DataFrame], spec: DatasetSpec) -> list[np.nd
     return coordinates(frames, spec.numeric, spec.categorical)
 
 
-def privacy_distances(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec,
-                      seed: int = 0) -> dict[str, float]:
+def privacy_distances(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, seed: int = 0
+) -> dict[str, float]:
     """DCR share (synthetic rows closer to a training row than to a holdout row, ties
     count half; train and holdout sampled to the same size), NNDR 5th percentile
     (nearest / second nearest training row), a membership inference ROC AUC (training
@@ -175,19 +194,39 @@ def privacy_distances(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.
 
 def pii_leaks(synthetic: pd.DataFrame, real: pd.DataFrame, spec: DatasetSpec) -> int:
     """Synthetic values of the spec's PII columns that are real values."""
-    return int(sum(synthetic[c].isin(set(real[c].dropna())).sum() for c in spec.pii if c in synthetic.columns and c in real.columns))
+    return int(
+        sum(
+            synthetic[c].isin(set(real[c].dropna())).sum()
+            for c in spec.pii
+            if c in synthetic.columns and c in real.columns
+        )
+    )
 
 
 # -- one slice, the whole batch, the verdicts ----------------------------------------
 
-def slice_metrics(name: str, predicate: str, real: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                  spec: DatasetSpec, seed: int = 0, utility: bool = True) -> SliceMetrics:
+
+def slice_metrics(
+    name: str,
+    predicate: str,
+    real: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    spec: DatasetSpec,
+    seed: int = 0,
+    utility: bool = True,
+) -> SliceMetrics:
     """Every metric a slice is big enough for (`spec.gate.min_slice_rows` real and
     synthetic rows; the holdout-based ones also need that many holdout rows)."""
     g = spec.gate
-    base = dict(slice=name, predicate=predicate, real_rows=len(real), synthetic_rows=len(synthetic),
-                exact_copies=int(exact_copies(synthetic, real, list(spec.features)).sum()) if len(synthetic) else 0,
-                pii_leaks=pii_leaks(synthetic, real, spec))
+    base = dict(
+        slice=name,
+        predicate=predicate,
+        real_rows=len(real),
+        synthetic_rows=len(synthetic),
+        exact_copies=int(exact_copies(synthetic, real, list(spec.features)).sum()) if len(synthetic) else 0,
+        pii_leaks=pii_leaks(synthetic, real, spec),
+    )
     if min(len(real), len(synthetic)) < g.min_slice_rows:
         return SliceMetrics(**base)
     rows = g.sample_rows if name == "overall" else min(g.sample_rows, 1000)  # slices: a smaller sample
@@ -197,10 +236,19 @@ def slice_metrics(name: str, predicate: str, real: pd.DataFrame, holdout: pd.Dat
     gaps = label_fidelity_gaps(r, s, spec, min_rows=g.min_slice_rows, weights=w)
     table = label_gap_table(r, s, spec, g.min_slice_rows, weights=w)
     worst = table.loc[table["low"].idxmax()] if len(table) else None
-    out = dict(base, quality=q, column_shapes=shapes, pair_trends=pairs, discriminator_auc=discriminator_auc(r, s, spec, seed),
-               label_gap_max=gaps["max"], label_gap_mean=gaps["mean"],
-               label_gap_low=None if worst is None else float(worst["low"]),
-               label_gap_worst=None if worst is None else f"{worst['value']}: {worst['p_real']:.2f} real vs {worst['p_syn']:.2f} synthetic")
+    out = dict(
+        base,
+        quality=q,
+        column_shapes=shapes,
+        pair_trends=pairs,
+        discriminator_auc=discriminator_auc(r, s, spec, seed),
+        label_gap_max=gaps["max"],
+        label_gap_mean=gaps["mean"],
+        label_gap_low=None if worst is None else float(worst["low"]),
+        label_gap_worst=None
+        if worst is None
+        else f"{worst['value']}: {worst['p_real']:.2f} real vs {worst['p_syn']:.2f} synthetic",
+    )
     if len(holdout) >= g.min_slice_rows:
         h = sample_rows(holdout, rows, seed)
         out.update(privacy_distances(r, h, s, spec, seed), attacks=run_attacks(r, h, s, spec, seed))
@@ -222,7 +270,7 @@ THRESHOLDS = {
 }
 
 
-def _breached(metrics: SliceMetrics, metric: str, spec: DatasetSpec) -> bool:
+def breached(metrics: SliceMetrics, metric: str, spec: DatasetSpec) -> bool:
     value = getattr(metrics, metric)
     if metric in ("exact_copies", "pii_leaks"):
         return bool(value)
@@ -244,34 +292,51 @@ def verdicts(metrics: SliceMetrics, spec: DatasetSpec) -> list[str]:
     where = _where(metrics)
     out = []
     for metric in [*THRESHOLDS, "exact_copies", "pii_leaks"]:
-        if not _breached(metrics, metric, spec):
+        if not breached(metrics, metric, spec):
             continue
         value = getattr(metrics, metric)
         if metric in THRESHOLDS:
             setting, side = THRESHOLDS[metric]
             word = "above the maximum" if side == "max" else "below the minimum"
             detail = f" ({metrics.label_gap_worst})" if metric == "label_gap_low" and metrics.label_gap_worst else ""
-            out.append(f"{metric} on {where}: {value:.3f}{detail} is {word} {getattr(spec.gate, setting):g} (spec gate.{setting})")
+            out.append(
+                f"{metric} on {where}: {value:.3f}{detail} is {word} {getattr(spec.gate, setting):g} (spec "
+                f"gate.{setting})"
+            )
         else:
             out.append(f"{metric} on {where}: {value} row(s), must be 0")
     for a in metrics.attacks:
         if a.verdict == "fail":
             setting = SETTING[a.attack]
-            out.append(f"{a.attack}_risk on {where}: {a.risk:.3f} (95% CI {a.risk_low:.3f}-{a.risk_high:.3f}) has its lower bound above "
-                       f"the maximum {getattr(spec.gate, setting):g} (spec gate.{setting})")
+            out.append(
+                f"{a.attack}_risk on {where}: {a.risk:.3f} (95% CI {a.risk_low:.3f}-{a.risk_high:.3f}) has its lower "
+                "bound above "
+                f"the maximum {getattr(spec.gate, setting):g} (spec gate.{setting})"
+            )
     return out
 
 
 def inconclusive(metrics: SliceMetrics) -> list[str]:
     """Attacks that did no better than random guessing: they prove nothing, so they are
     reported as such, never counted as a pass."""
-    return [f"{a.attack}_risk on {_where(metrics)}: inconclusive: the attack's success rate {a.attack_rate:.3f} is not above "
-            f"the random baseline's {a.baseline_rate:.3f} (risk {a.risk:.3f}, 95% CI {a.risk_low:.3f}-{a.risk_high:.3f})"
-            for a in metrics.attacks if a.verdict == "inconclusive"]
+    return [
+        f"{a.attack}_risk on {_where(metrics)}: inconclusive: the attack's success rate {a.attack_rate:.3f} is not "
+        "above "
+        f"the random baseline's {a.baseline_rate:.3f} (risk {a.risk:.3f}, 95% CI {a.risk_low:.3f}-{a.risk_high:.3f})"
+        for a in metrics.attacks
+        if a.verdict == "inconclusive"
+    ]
 
 
-def evaluate_synthetic(batch_id: str, synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec,
-                       blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), seed: int = 0) -> FidelityReport:
+def evaluate_synthetic(
+    batch_id: str,
+    synthetic: pd.DataFrame,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    spec: DatasetSpec,
+    blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (),
+    seed: int = 0,
+) -> FidelityReport:
     """Fidelity and privacy of accepted synthetic rows: overall against the real rows of
     the union of their blind spots (all real rows when none is known), then per blind
     spot against the real rows of that slice, the real rows weighted to the batch's
@@ -280,7 +345,9 @@ def evaluate_synthetic(batch_id: str, synthetic: pd.DataFrame, train: pd.DataFra
     unless spec gate.slices_block (a slice holds ~100 synthetic rows); inconclusive
     privacy attacks are warnings."""
     start = time.perf_counter()
-    spots = [b for b in blind_spots if "_blind_spot_id" in synthetic.columns and (synthetic["_blind_spot_id"] == b.id).any()]
+    spots = [
+        b for b in blind_spots if "_blind_spot_id" in synthetic.columns and (synthetic["_blind_spot_id"] == b.id).any()
+    ]
     if spots:
         in_any = lambda df: np.logical_or.reduce([b.mask(df).to_numpy() for b in spots])  # noqa: E731
         real_all, hold_all = train[in_any(train)], holdout[in_any(holdout)]
@@ -290,55 +357,33 @@ def evaluate_synthetic(batch_id: str, synthetic: pd.DataFrame, train: pd.DataFra
     weighted = lambda real, syn, sp: real.assign(**{WEIGHT: plan_weights(real, syn, spec, sp)})  # noqa: E731
     slices = []
     if len(synthetic):
-        slices.append(slice_metrics("overall", predicate, weighted(real_all, synthetic, spots), weighted(hold_all, synthetic, spots),
-                                    synthetic, spec, seed))
+        slices.append(
+            slice_metrics(
+                "overall",
+                predicate,
+                weighted(real_all, synthetic, spots),
+                weighted(hold_all, synthetic, spots),
+                synthetic,
+                spec,
+                seed,
+            )
+        )
     for b in spots:
         rows = synthetic[synthetic["_blind_spot_id"] == b.id]
-        slices.append(slice_metrics(b.id, b.predicate, weighted(train[b.mask(train)], rows, [b]),
-                                    weighted(holdout[b.mask(holdout)], rows, [b]), rows, spec, seed, utility=False))
+        slices.append(
+            slice_metrics(
+                b.id,
+                b.predicate,
+                weighted(train[b.mask(train)], rows, [b]),
+                weighted(holdout[b.mask(holdout)], rows, [b]),
+                rows,
+                spec,
+                seed,
+                utility=False,
+            )
+        )
     blocking = [m for m in slices if m.slice == "overall" or spec.gate.slices_block]
     failures = tuple(line for m in blocking for line in verdicts(m, spec))
     warned = tuple(line for m in slices if m not in blocking for line in verdicts(m, spec))
     warned += tuple(line for m in slices for line in inconclusive(m))
     return FidelityReport(batch_id, tuple(slices), failures, warned, seconds=time.perf_counter() - start)
-
-
-def to_html(report: FidelityReport, spec: DatasetSpec) -> str:
-    """A self-contained page a person can read: one row per slice, breaches in red."""
-    names = [f.name for f in fields(SliceMetrics) if f.name != "attacks"]
-    thresholds = {m: f"{'≤' if side == 'max' else '≥'} {getattr(spec.gate, s):g}" if getattr(spec.gate, s) is not None else "reported"
-                  for m, (s, side) in THRESHOLDS.items()}
-    head = "".join(f"<th>{html.escape(n)}<br><small>{thresholds.get(n, '')}</small></th>" for n in names)
-
-    def cell(m: SliceMetrics, n: str) -> str:
-        v = getattr(m, n)
-        text = "–" if v is None else f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
-        return f"<td{' class=bad' if _breached(m, n, spec) else ''}>{text}</td>"
-
-    rows = "".join("<tr>" + "".join(cell(m, n) for n in names) + "</tr>" for m in report.slices)
-    limits = {a: getattr(spec.gate, SETTING[a]) for a in ATTACKS}
-    attacks = "".join(
-        f"<tr><td>{html.escape(m.slice)}</td><td>{a.attack}</td><td>{a.n_attacks}</td><td>{a.attack_rate:.3f}</td><td>{a.control_rate:.3f}</td>"
-        f"<td>{a.baseline_rate:.3f}</td><td>{a.risk:.3f} [{a.risk_low:.3f}, {a.risk_high:.3f}]</td>"
-        f"<td>{'reported' if limits[a.attack] is None else f'lower bound ≤ {limits[a.attack]:g}'}</td>"
-        f"<td{' class=bad' if a.verdict == 'fail' else ''}>{a.verdict}</td></tr>"
-        for m in report.slices for a in m.attacks)
-    verdict = "passed" if report.passed else "failed"
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or "<li>none</li>"
-    warned = "".join(f"<li>{html.escape(f)}</li>" for f in report.warnings) or "<li>none</li>"
-    missing = "".join(f"<li>{html.escape(n)}</li>" for n in report.not_done)
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Synthetic batch {html.escape(report.batch_id)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 6px}}
-.bad{{background:#f8d0d0}}th{{background:#eee}}</style></head><body>
-<h1>Synthetic batch {html.escape(report.batch_id)}: fidelity and privacy {verdict}</h1>
-<p>Dataset <b>{html.escape(spec.name)}</b>; samples of at most {spec.gate.sample_rows} rows per side; slices with fewer than
-{spec.gate.min_slice_rows} real or synthetic rows are not judged (–). Took {report.seconds:.1f} s.</p>
-<h2>Gate failures (reject the batch)</h2><ul>{items}</ul>
-<h2>Warnings (per blind spot: reported, not blocking unless spec gate.slices_block)</h2><ul>{warned}</ul>
-<h2>Metrics</h2><table><tr>{head}</tr>{rows}</table>
-<h2>Privacy attacks</h2><p>Against the training rows, a real control set the generator never saw (the holdout) and a random
-baseline; risk = (training rate - control rate) / (1 - control rate), 95% interval. An attack no better than random is
-inconclusive: it proves nothing either way.</p>
-<table><tr><th>slice</th><th>attack</th><th>targets</th><th>training rate</th><th>control rate</th><th>baseline rate</th><th>risk [95% CI]</th>
-<th>threshold</th><th>verdict</th></tr>{attacks or '<tr><td colspan=9>not run (slice too small)</td></tr>'}</table>
-<h2>Not evaluated</h2><ul>{missing}</ul></body></html>"""

@@ -1,5 +1,4 @@
-"""Great Expectations: the only module that runs a suite, and how a failure reads.
-"""
+"""Great Expectations: the only module that runs a suite, and how a failure reads."""
 
 from __future__ import annotations
 
@@ -22,7 +21,11 @@ def _context():
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_def = ctx.data_sources.add_pandas("factory").add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")
+    batch_def = (
+        ctx.data_sources.add_pandas("factory")
+        .add_dataframe_asset("batch")
+        .add_batch_definition_whole_dataframe("whole")
+    )
     return ctx, batch_def
 
 

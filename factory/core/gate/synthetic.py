@@ -25,7 +25,9 @@ def synthetic_rules(spec: DatasetSpec, profile: ReferenceProfile) -> list[Any]:
     rules = []
     for cp in profile.columns:
         if cp.kind == "numeric" and cp.min is not None:
-            rules.append(tagged(gxe.ExpectColumnValuesToBeBetween(column=cp.name, min_value=cp.min, max_value=cp.max), False))
+            rules.append(
+                tagged(gxe.ExpectColumnValuesToBeBetween(column=cp.name, min_value=cp.min, max_value=cp.max), False)
+            )
         elif cp.kind == "categorical":
             rules.append(tagged(gxe.ExpectColumnValuesToBeInSet(column=cp.name, value_set=list(cp.categories)), False))
         if cp.null_share == 0.0:
@@ -64,8 +66,12 @@ def gate_synthetic(
         reasons[describe(res)] = len(idx)
     if failures:  # structural (a column missing): every row is rejected; the row checks below need the columns
         return frame.iloc[:0], ValidationOutcome(
-            batch_id=batch_id, rows=len(frame), passed=False, expectations=len(results),
-            failures=tuple(failures), rows_dropped=len(frame),
+            batch_id=batch_id,
+            rows=len(frame),
+            passed=False,
+            expectations=len(results),
+            failures=tuple(failures),
+            rows_dropped=len(frame),
         )
     for rule, ok in rule_masks(frame, spec.rules).items():
         bad |= ~ok

@@ -35,7 +35,9 @@ def smote_rows(train: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> pd.Data
     for col in spec.categorical:
         x[col] = x[col].fillna(MISSING).astype(str)
     y = train[spec.target].astype(int).to_numpy()
-    sampler = SMOTENC(categorical_features=list(range(len(spec.numeric), len(features))), random_state=seed, k_neighbors=5)
+    sampler = SMOTENC(
+        categorical_features=list(range(len(spec.numeric), len(features))), random_state=seed, k_neighbors=5
+    )
     xs, ys = sampler.fit_resample(x, y)
     out = pd.DataFrame(xs, columns=features)
     for col in spec.categorical:
@@ -48,8 +50,9 @@ def smote_rows(train: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> pd.Data
     return out
 
 
-def train_baselines(train: pd.DataFrame, spec: DatasetSpec, profile: ReferenceProfile, untargeted: pd.DataFrame,
-                    seed: int = 0) -> dict[str, Classifier]:
+def train_baselines(
+    train: pd.DataFrame, spec: DatasetSpec, profile: ReferenceProfile, untargeted: pd.DataFrame, seed: int = 0
+) -> dict[str, Classifier]:
     """Every baseline but `frozen` (which is loaded from the registry), on the same rows."""
     recency = train_model(train, spec, seed=seed)
     models = {

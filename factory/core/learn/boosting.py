@@ -36,8 +36,17 @@ class FactoryModel(Classifier):
         return self.booster.predict_proba(self.frame(df))[:, 1]
 
 
-def fit_lightgbm(data: pd.DataFrame, y: np.ndarray, weights: np.ndarray, numeric: tuple[str, ...], categorical: tuple[str, ...],
-                 categories: dict[str, list[str]], prior: float, settings: TrainingSettings, seed: int = 0) -> FactoryModel:
+def fit_lightgbm(
+    data: pd.DataFrame,
+    y: np.ndarray,
+    weights: np.ndarray,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    categories: dict[str, list[str]],
+    prior: float,
+    settings: TrainingSettings,
+    seed: int = 0,
+) -> FactoryModel:
     """Gradient-boosted trees on the weighted rows (class weights already applied)."""
     import lightgbm as lgb
 

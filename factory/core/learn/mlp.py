@@ -76,8 +76,16 @@ class TorchTabularModel(Classifier):
             return torch.sigmoid(net(x_num, x_cat)).numpy().astype(float)
 
 
-def train_mlp(data: pd.DataFrame, y: np.ndarray, weights: np.ndarray, numeric: tuple[str, ...],
-              categorical: tuple[str, ...], prior: float, seed: int = 0, epochs: int = 8) -> TorchTabularModel:
+def train_mlp(
+    data: pd.DataFrame,
+    y: np.ndarray,
+    weights: np.ndarray,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    prior: float,
+    seed: int = 0,
+    epochs: int = 8,
+) -> TorchTabularModel:
     """Fit the MLP with weighted binary cross-entropy (Adam, mini-batches of 512)."""
     import torch
 
@@ -97,7 +105,9 @@ def train_mlp(data: pd.DataFrame, y: np.ndarray, weights: np.ndarray, numeric: t
         net.train()
         for idx in torch.randperm(len(target), generator=generator).split(512):
             optimiser.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x_num[idx], x_cat[idx]), target[idx], weight=w[idx])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(x_num[idx], x_cat[idx]), target[idx], weight=w[idx]
+            )
             loss.backward()
             optimiser.step()
     model.state = {k: v.detach().clone() for k, v in net.state_dict().items()}

@@ -1,5 +1,4 @@
-"""The rules that decide: keep synthetic rows (the ablation), promote a challenger.
-"""
+"""The rules that decide: keep synthetic rows (the ablation), promote a challenger."""
 
 from __future__ import annotations
 
@@ -33,7 +32,8 @@ def decide_promotion(comparison: Comparison, spec: DatasetSpec) -> tuple[bool, s
         text += f"; no blind-spot rows with both classes ({c.bs_rows} rows): the overall gain must be significant"
     else:
         gain_ok = c.bs_auc_diff >= margin and c.bs_auc_diff_low is not None and c.bs_auc_diff_low > 0
-        text += f"; blind-spot AUC {c.bs_auc_diff:+.4f} [{_fmt(c.bs_auc_diff_low)}, {_fmt(c.bs_auc_diff_high)}] on {c.bs_rows} rows (margin {margin})"
+        interval = f"[{_fmt(c.bs_auc_diff_low)}, {_fmt(c.bs_auc_diff_high)}]"
+        text += f"; blind-spot AUC {c.bs_auc_diff:+.4f} {interval} on {c.bs_rows} rows (margin {margin})"
     if overall_ok and gain_ok:
         return True, "challenger wins: " + text
     return False, "champion kept: " + text

@@ -19,7 +19,7 @@ from factory.core.learn.model import Classifier
 def recency_weights(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     """recency_weight for rows of the newest `recency_batches` batches, 1 elsewhere."""
     batches = sorted(df[BATCH].unique())
-    recent = set(batches[-spec.training.recency_batches:]) if spec.training.recency_batches else set()
+    recent = set(batches[-spec.training.recency_batches :]) if spec.training.recency_batches else set()
     return np.where(df[BATCH].isin(recent), spec.training.recency_weight, 1.0)
 
 
@@ -43,4 +43,6 @@ def train_model(
     class_w = np.where(y == 1, 0.5 / positive_share, 0.5 / (1 - positive_share))
     if spec.training.model == "mlp":
         return train_mlp(data, y, w * class_w, spec.numeric, spec.categorical, positive_share, seed=seed)
-    return fit_lightgbm(data, y, w * class_w, spec.numeric, spec.categorical, categories, positive_share, spec.training, seed)
+    return fit_lightgbm(
+        data, y, w * class_w, spec.numeric, spec.categorical, categories, positive_share, spec.training, seed
+    )

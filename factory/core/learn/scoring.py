@@ -32,8 +32,15 @@ from factory.core.measure.metrics import (
 MIN_INTERVAL_ROWS = 10  # fewer rows than this: a value, no interval
 
 
-def _bootstrap(y: np.ndarray, p: np.ndarray, pred: np.ndarray, masks: dict[str, np.ndarray], rounds: int, seed: int,
-               q: np.ndarray | None = None) -> dict[str, dict[str, tuple]]:
+def _bootstrap(
+    y: np.ndarray,
+    p: np.ndarray,
+    pred: np.ndarray,
+    masks: dict[str, np.ndarray],
+    rounds: int,
+    seed: int,
+    q: np.ndarray | None = None,
+) -> dict[str, dict[str, tuple]]:
     """Each metric as (value, low, high) on each mask's rows, every mask read off the
     same resamples of all rows (taken in chunks, so memory stays bounded). None where
     undefined (no rows, a single class); no interval on fewer than MIN_INTERVAL_ROWS.
@@ -48,7 +55,7 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, pred: np.ndarray, masks: dict[str, 
     out = {}
     for key, m in masks.items():
         if not m.any():
-            out[key] = {k: (None, None, None) for k in ("auc", "pr_auc", "f1", "recall")}
+            out[key] = dict.fromkeys(("auc", "pr_auc", "f1", "recall"), (None, None, None))
             continue
         out[key] = {name: point_and_interval(np.concatenate(v)) for name, v in parts[key].items()}
         if m.sum() < MIN_INTERVAL_ROWS:
@@ -63,8 +70,14 @@ def _fields(metrics: dict[str, tuple], prefix: str = "") -> dict[str, float | No
     return out
 
 
-def score_model(name: str, model: Classifier, labelled: pd.DataFrame, spec: DatasetSpec,
-                blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), rounds: int = 200) -> ModelScores:
+def score_model(
+    name: str,
+    model: Classifier,
+    labelled: pd.DataFrame,
+    spec: DatasetSpec,
+    blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (),
+    rounds: int = 200,
+) -> ModelScores:
     """Metrics on real labelled rows: overall, on the union of the blind spots, and in
     each blind spot, every one with a bootstrap 95% interval (the same resamples for all).
     Threshold-free metrics (ROC AUC, PR AUC) decide; F1 and recall are reported."""
@@ -75,15 +88,36 @@ def score_model(name: str, model: Classifier, labelled: pd.DataFrame, spec: Data
     masks = {"overall": np.ones(len(y), dtype=bool), "union": union_mask(labelled, blind_spots)}
     masks.update({i: spot.mask(labelled).to_numpy() for i, spot in enumerate(blind_spots)})
     result = _bootstrap(y, p, pred, masks, rounds, seed=1, q=q)
-    spots = tuple(SpotScores(spot.id, spot.metric if spot.kind == "error" else spot.kind, spot.predicate,
-                             rows=int(masks[i].sum()), positives=int(y[masks[i]].sum()), **_fields(result[i]))
-                  for i, spot in enumerate(blind_spots))
-    return ModelScores(model=name, rows=len(labelled), bs_rows=int(masks["union"].sum()), spots=spots,
-                       **_fields(result["overall"]), **_fields(result["union"], prefix="bs_"))
+    spots = tuple(
+        SpotScores(
+            spot.id,
+            spot.metric if spot.kind == "error" else spot.kind,
+            spot.predicate,
+            rows=int(masks[i].sum()),
+            positives=int(y[masks[i]].sum()),
+            **_fields(result[i]),
+        )
+        for i, spot in enumerate(blind_spots)
+    )
+    return ModelScores(
+        model=name,
+        rows=len(labelled),
+        bs_rows=int(masks["union"].sum()),
+        spots=spots,
+        **_fields(result["overall"]),
+        **_fields(result["union"], prefix="bs_"),
+    )
 
 
-def compare_models(challenger: Classifier, champion: Classifier, labelled: pd.DataFrame, spec: DatasetSpec,
-                   blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (), rounds: int = 300, seed: int = 0) -> Comparison:
+def compare_models(
+    challenger: Classifier,
+    champion: Classifier,
+    labelled: pd.DataFrame,
+    spec: DatasetSpec,
+    blind_spots: list[BlindSpot] | tuple[BlindSpot, ...] = (),
+    rounds: int = 300,
+    seed: int = 0,
+) -> Comparison:
     """Paired bootstrap of ROC AUC differences: both models scored on the same resamples,
     so the interval reflects the difference, not each model's own noise."""
     y = labelled[spec.target].astype(int).to_numpy()

@@ -19,8 +19,9 @@ from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import BlindSpot
 
 
-def plan_weights(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec,
-                 spots: list[BlindSpot] | tuple[BlindSpot, ...] = ()) -> np.ndarray:
+def plan_weights(
+    real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, spots: list[BlindSpot] | tuple[BlindSpot, ...] = ()
+) -> np.ndarray:
     """Weights that give the real rows the synthetic batch's make-up: the real rows of
     blind spot b and class c share the synthetic rows of (b, c) (a row in several
     slices sums its shares); without blind spots, the classes alone (prior correction).
@@ -40,8 +41,14 @@ def plan_weights(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec,
     return w
 
 
-def label_gap_table(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, min_rows: int = 100,
-                    min_synthetic: int = 0, weights: np.ndarray | None = None) -> pd.DataFrame:
+def label_gap_table(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    spec: DatasetSpec,
+    min_rows: int = 100,
+    min_synthetic: int = 0,
+    weights: np.ndarray | None = None,
+) -> pd.DataFrame:
     """One row per categorical value with `min_rows` real and `min_synthetic` synthetic
     rows: P(label | value) on each side (real rows weighted when `weights` is given),
     the real side's effective sample size (Kish), the gap and its lower 95% bound."""
@@ -52,9 +59,17 @@ def label_gap_table(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSp
         if col not in real.columns or col not in synthetic.columns:
             continue
         key_r = real[col].astype(str).where(real[col].notna(), "<NA>").to_numpy()
-        r = pd.DataFrame({"k": key_r, "w": w, "wy": w * y_real, "w2": w * w}).groupby("k").agg(
-            w=("w", "sum"), wy=("wy", "sum"), w2=("w2", "sum"), size_r=("w", "size"))
-        s = synthetic[spec.target].astype(float).groupby(synthetic[col].astype(str).where(synthetic[col].notna(), "<NA>").to_numpy()).agg(["mean", "size"])
+        r = (
+            pd.DataFrame({"k": key_r, "w": w, "wy": w * y_real, "w2": w * w})
+            .groupby("k")
+            .agg(w=("w", "sum"), wy=("wy", "sum"), w2=("w2", "sum"), size_r=("w", "size"))
+        )
+        s = (
+            synthetic[spec.target]
+            .astype(float)
+            .groupby(synthetic[col].astype(str).where(synthetic[col].notna(), "<NA>").to_numpy())
+            .agg(["mean", "size"])
+        )
         both = r.join(s.rename(columns={"mean": "p_syn", "size": "size_s"}), how="inner")
         both = both[(both["size_r"] >= min_rows) & (both["size_s"] >= max(min_synthetic, 1)) & (both["w"] > 0)]
         if both.empty:
@@ -62,15 +77,30 @@ def label_gap_table(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSp
         p_real, n_eff = both["wy"] / both["w"], both["w"] ** 2 / both["w2"]
         se = np.sqrt(p_real * (1 - p_real) / n_eff + both["p_syn"] * (1 - both["p_syn"]) / both["size_s"])
         gap = (p_real - both["p_syn"]).abs()
-        out.append(pd.DataFrame({"value": [f"{col}={v}" for v in both.index], "p_real": p_real.to_numpy(), "n_real": n_eff.to_numpy(),
-                                 "p_syn": both["p_syn"].to_numpy(), "n_syn": both["size_s"].to_numpy(), "gap": gap.to_numpy(),
-                                 "low": (gap - 1.96 * se).to_numpy()}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "value": [f"{col}={v}" for v in both.index],
+                    "p_real": p_real.to_numpy(),
+                    "n_real": n_eff.to_numpy(),
+                    "p_syn": both["p_syn"].to_numpy(),
+                    "n_syn": both["size_s"].to_numpy(),
+                    "gap": gap.to_numpy(),
+                    "low": (gap - 1.96 * se).to_numpy(),
+                }
+            )
+        )
     columns = ["value", "p_real", "n_real", "p_syn", "n_syn", "gap", "low"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
 
 
-def label_fidelity_gaps(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, min_rows: int = 100,
-                        weights: np.ndarray | None = None) -> dict:
+def label_fidelity_gaps(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    spec: DatasetSpec,
+    min_rows: int = 100,
+    weights: np.ndarray | None = None,
+) -> dict:
     """|P(label | value) real - synthetic| for every categorical value with at least
     `min_rows` rows on both sides (a value seen a few times on one side measures noise,
     not fidelity). Returns {"max", "mean", "per_value": {"column=value": gap}}; max and
@@ -85,8 +115,13 @@ def label_fidelity_gaps(real: pd.DataFrame, synthetic: pd.DataFrame, spec: Datas
     return {"max": max(gaps), "mean": sum(gaps) / len(gaps), "per_value": per_value}
 
 
-def label_gap_low(real: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, min_rows: int = 100,
-                  weights: np.ndarray | None = None) -> float | None:
+def label_gap_low(
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    spec: DatasetSpec,
+    min_rows: int = 100,
+    weights: np.ndarray | None = None,
+) -> float | None:
     """The largest lower 95% confidence bound of |P(label | value) real - synthetic|
     over categorical values with `min_rows` real rows: a small synthetic slice's
     sampling noise does not fail the gate, a flipped or flattened relationship does."""

@@ -100,8 +100,9 @@ def point_and_interval(values: np.ndarray) -> tuple[float | None, float | None, 
     return point, float(low), float(high)
 
 
-def metric_values(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
-                  q: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def metric_values(
+    y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray, q: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Every metric per row of weights: ROC AUC, PR AUC, F1, recall, and Brier on
     calibrated probabilities `q` when given."""
     y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
@@ -112,7 +113,8 @@ def metric_values(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
     return out
 
 
-def classifier_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray,
-                       q: np.ndarray | None = None) -> dict[str, tuple[float | None, float | None, float | None]]:
+def classifier_metrics(
+    y: np.ndarray, p: np.ndarray, pred: np.ndarray, w: np.ndarray, q: np.ndarray | None = None
+) -> dict[str, tuple[float | None, float | None, float | None]]:
     """Every metric as (value, low, high) from one weights matrix whose row 0 is the sample."""
     return {k: point_and_interval(v) for k, v in metric_values(y, p, pred, w, q).items()}

@@ -15,8 +15,9 @@ MAX_CODES = 250  # categories per column kept apart; the rest pool into one code
 MIN_ROWS = 10
 
 
-def model_frame(frames: list[pd.DataFrame], numeric: tuple[str, ...] | list[str],
-                categorical: tuple[str, ...] | list[str]) -> list[pd.DataFrame]:
+def model_frame(
+    frames: list[pd.DataFrame], numeric: tuple[str, ...] | list[str], categorical: tuple[str, ...] | list[str]
+) -> list[pd.DataFrame]:
     """Numeric columns as floats, categoricals as shared pandas categories (the most
     frequent MAX_CODES of the first frame, the rest pooled), for a tree model."""
     out = [pd.DataFrame(index=f.index) for f in frames]
@@ -27,13 +28,21 @@ def model_frame(frames: list[pd.DataFrame], numeric: tuple[str, ...] | list[str]
         keep = list(frames[0][col].dropna().astype(str).value_counts().index[:MAX_CODES])
         for o, f in zip(out, frames):
             values = f[col].astype(str).where(f[col].notna(), None)
-            o[col] = pd.Categorical(values.where(values.isin(keep) | values.isna(), "__other__"), categories=keep + ["__other__"])
+            o[col] = pd.Categorical(
+                values.where(values.isin(keep) | values.isna(), "__other__"), categories=keep + ["__other__"]
+            )
     return out
 
 
-def two_sample_auc(first: pd.DataFrame, second: pd.DataFrame, numeric: tuple[str, ...] | list[str],
-                   categorical: tuple[str, ...] | list[str], rows: int | None = None, seed: int = 0,
-                   top: int = 0) -> tuple[float | None, tuple[str, ...]]:
+def two_sample_auc(
+    first: pd.DataFrame,
+    second: pd.DataFrame,
+    numeric: tuple[str, ...] | list[str],
+    categorical: tuple[str, ...] | list[str],
+    rows: int | None = None,
+    seed: int = 0,
+    top: int = 0,
+) -> tuple[float | None, tuple[str, ...]]:
     """ROC AUC (3-fold cross-validated) of LightGBM telling `first` from `second`, on
     equal-size samples of at most `rows` each; with `top`, the features with the largest
     share of split gain ("name (share)"). (None, ()) with fewer than MIN_ROWS a side."""
@@ -49,8 +58,15 @@ def two_sample_auc(first: pd.DataFrame, second: pd.DataFrame, numeric: tuple[str
     for col in categorical:  # keep the shared categories whatever concat does
         x[col] = pd.Categorical(x[col], categories=a[col].cat.categories)
     y = np.r_[np.zeros(len(a)), np.ones(len(b))]
-    clf = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=31, n_jobs=1, random_state=seed, verbose=-1,
-                             importance_type="gain")
+    clf = lgb.LGBMClassifier(
+        n_estimators=100,
+        learning_rate=0.1,
+        num_leaves=31,
+        n_jobs=1,
+        random_state=seed,
+        verbose=-1,
+        importance_type="gain",
+    )
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     auc = float(roc_auc_score(y, cross_val_predict(clf, x, y, cv=folds, method="predict_proba")[:, 1]))
     if not top:

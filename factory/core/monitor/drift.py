@@ -11,7 +11,7 @@ exactly as Evidently 0.7 does by default (legacy `_get_default_stattest`):
   values); categorical -> Jensen-Shannon.
 
 p-values drift below the threshold, distances at or above it. The spec may override
-the test and threshold per column. Evidently's `Report` (`detect_drift`) stays the HTML
+the test and threshold per column. Evidently's `Report` (`detect_drift` in monitor.evidently_report) stays the HTML
 artefact a person reads; it may run on a sample of a large batch. `prediction_drift`
 tests the champion's score distribution the same way; `domain_classifier` measures
 multivariate drift (reference vs batch ROC AUC and the features that separate them).
@@ -19,16 +19,13 @@ multivariate drift (reference vs batch ROC AUC and the features that separate th
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from factory.core.base.errors import FactoryError, SpecError
-from factory.core.base.dataset import sample_rows
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import (
     ColumnDrift,
@@ -38,7 +35,6 @@ from factory.core.base.types import (
 )
 from factory.core.measure.twosample import two_sample_auc
 
-P_VALUE_TESTS = ("p_value", "K-S", "chi-square", "Z-test", "Fisher")
 TESTS = ("ks", "chisquare", "z", "jensenshannon", "wasserstein")
 SMALL_REFERENCE = 1000  # Evidently: at most this many reference values -> p-value tests
 FEW_VALUES = 5  # Evidently: numeric columns with at most this many distinct values are binned by value
@@ -73,13 +69,23 @@ def fast_drift(batch_id: str, current: pd.DataFrame, profile: ReferenceProfile, 
         except KeyError:
             raise FactoryError(f"drift: column '{name}' has no reference profile; re-snapshot the reference") from None
         override = spec.drift.per_column.get(name, {})
-        results.append(column_drift(current[name], ref, override.get("test"),
-                                    float(override.get("threshold", spec.drift.stattest_threshold))))
+        results.append(
+            column_drift(
+                current[name],
+                ref,
+                override.get("test"),
+                float(override.get("threshold", spec.drift.stattest_threshold)),
+            )
+        )
     tested = [r for r in results if r.test != MISSING or r.drifted]
     drifted = tuple(r.column for r in tested if r.drifted)
     return DriftReport(
-        batch_id=batch_id, rows=len(current), drift_share=len(drifted) / len(tested) if tested else 0.0,
-        drifted_columns=drifted, columns=tuple(results), seconds=time.perf_counter() - start,
+        batch_id=batch_id,
+        rows=len(current),
+        drift_share=len(drifted) / len(tested) if tested else 0.0,
+        drifted_columns=drifted,
+        columns=tuple(results),
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -87,20 +93,25 @@ def column_drift(series: pd.Series, ref: ColumnProfile, test: str | None = None,
     """One column's verdict against its reference sketch (Evidently's rules, see module doc)."""
     name = ref.name
     if ref.count == 0 and ref.null_share < 1:
-        raise FactoryError(f"drift: the reference profile of column '{name}' has no drift sketch; "
-                           "re-materialise the reference snapshot")
+        raise FactoryError(
+            f"drift: the reference profile of column '{name}' has no drift sketch; "
+            "re-materialise the reference snapshot"
+        )
     cur = current_counts(series, ref.kind, name)
     ref_counts = reference_counts(ref)
-    summaries = dict(reference_summary=_summary(ref_counts, ref.kind, exact=bool(ref.counts)),
-                     current_summary=_summary(cur, ref.kind, exact=True),
-                     reference_null_share=float(ref.null_share),
-                     current_null_share=float(1 - cur.n / len(series)) if len(series) else None)
+    summaries = dict(
+        reference_summary=_summary(ref_counts, ref.kind, exact=bool(ref.counts)),
+        current_summary=_summary(cur, ref.kind, exact=True),
+        reference_null_share=float(ref.null_share),
+        current_null_share=float(1 - cur.n / len(series)) if len(series) else None,
+    )
     if ref_counts.n == 0 or cur.n == 0:
         side = "reference" if ref_counts.n == 0 else "batch"
         # a column that vanished from the batch has drifted; one empty in the reference cannot be tested
         drifted = ref_counts.n > 0 or cur.n > 0
-        return ColumnDrift(name, ref.kind, MISSING, 1.0, threshold, drifted,
-                           note=f"no non-null values in the {side}", **summaries)
+        return ColumnDrift(
+            name, ref.kind, MISSING, 1.0, threshold, drifted, note=f"no non-null values in the {side}", **summaries
+        )
     n_values = len(np.union1d(ref_counts.values, cur.values)) if ref.counts else FEW_VALUES + 1
     test = test or default_test(ref.kind, int(ref_counts.n), n_values)
     if test not in TESTS:
@@ -108,9 +119,15 @@ def column_drift(series: pd.Series, ref: ColumnProfile, test: str | None = None,
     if ref.kind == "categorical" and test in ("ks", "wasserstein"):
         raise SpecError(f"drift: column '{name}' is categorical; test '{test}' needs numbers")
     score = float(STATISTICS[test](ref_counts, cur, ref))
-    drifted = score <= threshold if test == "ks" else score < threshold if test in ("chisquare", "z") else score >= threshold
+    drifted = (
+        score <= threshold if test == "ks" else score < threshold if test in ("chisquare", "z") else score >= threshold
+    )
     unseen = np.setdiff1d(cur.values, ref_counts.values) if ref.kind == "categorical" else np.array([])
-    note = f"{len(unseen)} categories never seen in the reference: {', '.join(map(str, unseen[:5]))}" if len(unseen) else ""
+    note = (
+        f"{len(unseen)} categories never seen in the reference: {', '.join(map(str, unseen[:5]))}"
+        if len(unseen)
+        else ""
+    )
     return ColumnDrift(name, ref.kind, test, score, threshold, bool(drifted), note=note, **summaries)
 
 
@@ -143,8 +160,10 @@ def current_counts(series: pd.Series, kind: str, name: str) -> Counts:
     bad = ~pd.isna(keys) & np.isnan(numbers)
     if bad.any():
         examples = ", ".join(repr(v) for v in list(keys[bad])[:3])
-        raise FactoryError(f"drift: numeric column '{name}' holds values that are not numbers ({examples}); "
-                           "fix the batch or declare the column categorical in the spec")
+        raise FactoryError(
+            f"drift: numeric column '{name}' holds values that are not numbers ({examples}); "
+            "fix the batch or declare the column categorical in the spec"
+        )
     keep = np.isfinite(numbers)
     return _collapse(numbers[keep], counts[keep])
 
@@ -230,8 +249,11 @@ def _ks(ref: Counts, cur: Counts, profile: ColumnProfile) -> float:
     from scipy import stats
 
     if profile.counts and ref.n <= SMALL_REFERENCE:
-        return float(stats.ks_2samp(np.repeat(ref.values, ref.counts.astype(int)),
-                                    np.repeat(cur.values, cur.counts.astype(int)))[1])
+        return float(
+            stats.ks_2samp(
+                np.repeat(ref.values, ref.counts.astype(int)), np.repeat(cur.values, cur.counts.astype(int))
+            )[1]
+        )
     _, r, c = _aligned(ref, cur)
     d = float(np.abs(np.cumsum(r) / ref.n - np.cumsum(c) / cur.n).max())
     m, n = sorted([ref.n, cur.n], reverse=True)
@@ -247,7 +269,8 @@ def _summary(counts: Counts, kind: str, exact: bool) -> str:
         return "empty"
     if kind == "categorical":
         top = int(np.argmax(counts.counts))
-        return f"n={counts.n:.0f}, {len(counts.values)} values, top '{counts.values[top]}' {counts.counts[top] / counts.n:.0%}"
+        share = counts.counts[top] / counts.n
+        return f"n={counts.n:.0f}, {len(counts.values)} values, top '{counts.values[top]}' {share:.0%}"
     mean = float(np.average(counts.values, weights=counts.counts))
     cdf = np.cumsum(counts.counts) / counts.n
     median = float(counts.values[min(np.searchsorted(cdf, 0.5), len(cdf) - 1)])
@@ -261,87 +284,16 @@ def _check_overrides(spec: DatasetSpec) -> None:
             raise SpecError(f"{spec.spec_path}: drift.per_column names '{column}', which is not a feature")
         unknown = sorted(set(override) - {"test", "threshold"})
         if unknown:
-            raise SpecError(f"{spec.spec_path}: drift.per_column.{column}: unknown key(s) {unknown}; allowed: ['test', 'threshold']")
+            raise SpecError(
+                f"{spec.spec_path}: drift.per_column.{column}: unknown key(s) {unknown}; allowed: ['test', 'threshold']"
+            )
         if override.get("test") not in (None, *TESTS):
-            raise SpecError(f"{spec.spec_path}: drift.per_column.{column}: unknown test '{override['test']}' (use one of {TESTS})")
+            raise SpecError(
+                f"{spec.spec_path}: drift.per_column.{column}: unknown test '{override['test']}' (use one of {TESTS})"
+            )
 
 
 # -- Evidently: the HTML report (and the reference the fast path is checked against) -----
-
-
-def evidently_drift(
-    batch_id: str, reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec, max_rows: int | None = None
-):
-    """Run Evidently's DataDriftPreset; returns (DriftReport, snapshot)."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    numeric = [c for c in spec.numeric if current[c].notna().any() and reference[c].notna().any()]
-    categorical = [c for c in spec.categorical if current[c].notna().any() and reference[c].notna().any()]
-    columns = numeric + categorical
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    limit = max_rows or max(len(reference), len(current))
-    ref = Dataset.from_pandas(sample_rows(reference[columns], limit), data_definition=definition)
-    cur = Dataset.from_pandas(sample_rows(current[columns], limit), data_definition=definition)
-    per_column = {c: o for c, o in spec.drift.per_column.items() if c in columns}
-    preset = DataDriftPreset(
-        columns=columns, threshold=spec.drift.stattest_threshold,
-        per_column_method={c: o["test"] for c, o in per_column.items() if "test" in o} or None,
-        per_column_threshold={c: float(o["threshold"]) for c, o in per_column.items() if "threshold" in o} or None,
-    )
-    snapshot = Report([preset]).run(current_data=cur, reference_data=ref)
-
-    results = []
-    for metric in snapshot.dict()["metrics"]:
-        config = metric.get("config", {})
-        if not config.get("type", "").endswith("ValueDrift"):
-            continue
-        method = str(config.get("method", ""))
-        threshold = float(config.get("threshold", spec.drift.stattest_threshold))
-        score = float(metric["value"])
-        if "K-S" in method:
-            drifted = score <= threshold
-        elif any(t.lower() in method.lower() for t in P_VALUE_TESTS):
-            drifted = score < threshold
-        else:
-            drifted = score >= threshold
-        column = config["column"]
-        kind = "numeric" if column in numeric else "categorical"
-        results.append(ColumnDrift(column, kind, method, score, threshold, bool(drifted)))
-    drifted_columns = tuple(r.column for r in results if r.drifted)
-    report = DriftReport(
-        batch_id=batch_id, rows=len(current),
-        drift_share=len(drifted_columns) / len(results) if results else 0.0,
-        drifted_columns=drifted_columns, columns=tuple(results),
-    )
-    return report, snapshot
-
-
-def detect_drift(
-    batch_id: str, reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec
-) -> tuple[DriftReport, str]:
-    """Per-column drift verdicts of Evidently (on at most report_sample_rows rows) and its HTML report (as text)."""
-    report, snapshot = evidently_drift(batch_id, reference, current, spec, spec.drift.report_sample_rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "report.html"
-        snapshot.save_html(str(path))
-        html = path.read_text()
-    return report, html
-
-
-def drift_table(report: DriftReport, extra: tuple[ColumnDrift, ...] = ()) -> pd.DataFrame:
-    """One tidy row per column (test, statistic, threshold, verdict, both sides summarised),
-    for parquet and the warehouse; `extra` rows (e.g. prediction drift) are appended."""
-    columns = ["batch_id", "column", "kind", "test", "statistic", "threshold", "drifted", "note",
-               "reference_summary", "current_summary", "reference_null_share", "current_null_share"]
-    rows = [
-        dict(batch_id=report.batch_id, column=c.column, kind=c.kind, test=c.test, statistic=c.score,
-             threshold=c.threshold, drifted=c.drifted, note=c.note, reference_summary=c.reference_summary,
-             current_summary=c.current_summary, reference_null_share=c.reference_null_share,
-             current_null_share=c.current_null_share)
-        for c in report.columns + tuple(extra)
-    ]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def prediction_drift(reference_scores: np.ndarray, current_scores: np.ndarray, threshold: float) -> ColumnDrift:
@@ -349,13 +301,18 @@ def prediction_drift(reference_scores: np.ndarray, current_scores: np.ndarray, t
     from factory.core.base.profile import drift_sketch
 
     reference = pd.Series(np.asarray(reference_scores, dtype=float))
-    profile = ColumnProfile(name="prediction", kind="numeric", null_share=float(reference.isna().mean()),
-                            **drift_sketch(reference, "numeric"))
+    profile = ColumnProfile(
+        name="prediction",
+        kind="numeric",
+        null_share=float(reference.isna().mean()),
+        **drift_sketch(reference, "numeric"),
+    )
     return column_drift(pd.Series(np.asarray(current_scores, dtype=float)), profile, threshold=threshold)
 
 
-def domain_classifier(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec, rows: int = 3000,
-                      top: int = 5, seed: int = 0) -> tuple[float | None, tuple[str, ...]]:
+def domain_classifier(
+    reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec, rows: int = 3000, top: int = 5, seed: int = 0
+) -> tuple[float | None, tuple[str, ...]]:
     """Multivariate drift: how well a classifier tells reference rows from batch rows
     (0.5 = indistinguishable), and the features that separate them most. Catches joint
     shifts no single column shows."""

@@ -26,8 +26,9 @@ from factory.core.measure.metrics import roc_auc
 DRAWS = 400
 
 
-def estimate_performance(probabilities: np.ndarray, decisions: np.ndarray, draws: int = DRAWS,
-                         seed: int = 0) -> PerformanceEstimate:
+def estimate_performance(
+    probabilities: np.ndarray, decisions: np.ndarray, draws: int = DRAWS, seed: int = 0
+) -> PerformanceEstimate:
     """Expected ROC AUC / F1 / recall (positive class) of `decisions` on a batch whose
     calibrated P(positive) are `probabilities`, with 95% intervals."""
     p = np.asarray(probabilities, dtype=float)
@@ -56,8 +57,14 @@ def estimate_performance(probabilities: np.ndarray, decisions: np.ndarray, draws
         f1s = 2 * tps / (positives + pred.sum())
         recalls = tps / positives
     return PerformanceEstimate(
-        rows=int(p.size), auc=auc, **_interval("auc", aucs), f1=f1, **_interval("f1", f1s),
-        recall=recall, **_interval("recall", recalls), expected_positive_rate=float(p.mean()),
+        rows=int(p.size),
+        auc=auc,
+        **_interval("auc", aucs),
+        f1=f1,
+        **_interval("f1", f1s),
+        recall=recall,
+        **_interval("recall", recalls),
+        expected_positive_rate=float(p.mean()),
     )
 
 
@@ -81,8 +88,12 @@ def _auc_per_draw(labels: np.ndarray, scores: np.ndarray, chunk: int = 50) -> np
     weighted Mann-Whitney of measure.metrics scores all draws (NaN for a single class)."""
     n = labels.shape[1]
     y, s = np.r_[np.ones(n), np.zeros(n)], np.r_[scores, scores]
-    return np.concatenate([roc_auc(y, s, np.hstack([part, ~part]).astype(float))
-                           for part in np.array_split(labels, max(1, -(-len(labels) // chunk)))])
+    return np.concatenate(
+        [
+            roc_auc(y, s, np.hstack([part, ~part]).astype(float))
+            for part in np.array_split(labels, max(1, -(-len(labels) // chunk)))
+        ]
+    )
 
 
 def _interval(name: str, values: np.ndarray) -> dict[str, float | None]:
@@ -98,23 +109,31 @@ def realised_performance(labels: np.ndarray, scores: np.ndarray, decisions: np.n
     y = np.asarray(labels).astype(bool)
     pred = np.asarray(decisions).astype(bool)
     tp, positives = int((y & pred).sum()), int(y.sum())
-    auc = float(roc_auc(y.astype(float), np.asarray(scores, dtype=float), np.ones((1, y.size)))[0]) if 0 < positives < y.size else None
+    auc = (
+        float(roc_auc(y.astype(float), np.asarray(scores, dtype=float), np.ones((1, y.size)))[0])
+        if 0 < positives < y.size
+        else None
+    )
     f1 = 2 * tp / (positives + int(pred.sum())) if positives + pred.sum() > 0 else None
     return dict(auc=auc, f1=f1, recall=tp / positives if positives else None)
 
 
-def with_realised(estimate: PerformanceEstimate, labels: np.ndarray, scores: np.ndarray,
-                  decisions: np.ndarray) -> PerformanceEstimate:
+def with_realised(
+    estimate: PerformanceEstimate, labels: np.ndarray, scores: np.ndarray, decisions: np.ndarray
+) -> PerformanceEstimate:
     """The estimate with realised performance beside it (the estimator's error is visible)."""
     real = realised_performance(labels, scores, decisions)
-    return dataclasses.replace(estimate, realised_auc=real["auc"], realised_f1=real["f1"], realised_recall=real["recall"])
+    return dataclasses.replace(
+        estimate, realised_auc=real["auc"], realised_f1=real["f1"], realised_recall=real["recall"]
+    )
 
 
 MIN_CALIBRATION_ROWS = 100
 
 
-def estimate_for(model, frame: pd.DataFrame, target: str, calibration: pd.DataFrame | None = None,
-                 seed: int = 0) -> PerformanceEstimate:
+def estimate_for(
+    model, frame: pd.DataFrame, target: str, calibration: pd.DataFrame | None = None, seed: int = 0
+) -> PerformanceEstimate:
     """CBPE estimate of a model (anything with calibrated_proba, predict_proba and
     predict) on a frame; realised performance beside it when every row is labelled.
 

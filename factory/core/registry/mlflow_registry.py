@@ -80,7 +80,8 @@ class Registry:
                 python_model=FactoryPyfunc(model),
                 signature=infer_signature(example, model.predict_proba(example)),
                 input_example=example,
-                pip_requirements=PIP_REQUIREMENTS + (["torch==2.13.0"] if type(model).__name__ == "TorchTabularModel" else []),
+                pip_requirements=PIP_REQUIREMENTS
+                + (["torch==2.13.0"] if type(model).__name__ == "TorchTabularModel" else []),
                 registered_model_name=self.model_name,
             )
         version = str(info.registered_model_version)
@@ -97,7 +98,7 @@ class Registry:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
         for start in range(0, len(batch), 1000):  # MLflow takes at most 1,000 metrics per call
-            client.log_batch(run_id, metrics=batch[start:start + 1000])
+            client.log_batch(run_id, metrics=batch[start : start + 1000])
 
     def version_of(self, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
@@ -134,15 +135,23 @@ class Registry:
             raise RegistryError(f"no model at {uri}: {exc}") from None
         return pyfunc.unwrap_python_model().model
 
-    def promote(self, version: str, batch_id: str, reason: str, metrics: dict[str, Any] | None = None, action: str = "promote") -> None:
+    def promote(
+        self, version: str, batch_id: str, reason: str, metrics: dict[str, Any] | None = None, action: str = "promote"
+    ) -> None:
         """Point `champion` at a version and record it in the ledger."""
         client = self._client()
         previous = self.version_of("champion")
         client.set_registered_model_alias(self.model_name, "champion", version)
         client.set_model_version_tag(self.model_name, version, "promoted_for_batch", batch_id)
         client.set_model_version_tag(self.model_name, version, "promotion_reason", reason[:4000])
-        entry = dict(time=time.strftime("%Y-%m-%dT%H:%M:%S"), batch_id=batch_id, version=version,
-                     previous=previous or "", action=action, reason=reason)
+        entry = dict(
+            time=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            batch_id=batch_id,
+            version=version,
+            previous=previous or "",
+            action=action,
+            reason=reason,
+        )
         entry.update({k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))})
         self.plane.append_ledger(entry)
 
@@ -151,7 +160,9 @@ class Registry:
         records it as a rollback with the operator's reason."""
         served = set(self.ledger()["version"].astype(str))
         if str(version) not in served:
-            raise RegistryError(f"version {version} of {self.model_name} was never champion; served: {sorted(served, key=int)}")
+            raise RegistryError(
+                f"version {version} of {self.model_name} was never champion; served: {sorted(served, key=int)}"
+            )
         self.promote(str(version), batch_id="", reason=reason, action="rollback")
 
     def first_version(self) -> str:

@@ -12,5 +12,5 @@ class FactoryPyfunc(mlflow.pyfunc.PythonModel):
     def __init__(self, model):
         self.model = model
 
-    def predict(self, context, model_input: pd.DataFrame, params=None):  # noqa: ARG002 - MLflow's signature
+    def predict(self, context, model_input: pd.DataFrame, params=None):
         return self.model.predict_proba(model_input)

@@ -154,7 +154,7 @@ def _network(vocab: list[int], hidden: int):
             return self.embed(tokens + self.offsets[k])
 
         def logits(self, context, k: int):
-            return self.trunk(context + self.position[k]) @ self.head_w[k, :, :vocab[k]] + self.head_b[k, :vocab[k]]
+            return self.trunk(context + self.position[k]) @ self.head_w[k, :, : vocab[k]] + self.head_b[k, : vocab[k]]
 
     return Net()
 
@@ -221,7 +221,9 @@ class ARGNGenerator:
         labels = real[self.spec.target].astype(int).to_numpy()
         for label in (0, 1):
             if (labels == label).sum() < 10:
-                raise SynthesisError(f"only {(labels == label).sum()} real rows of class {label}: cannot fit a generator")
+                raise SynthesisError(
+                    f"only {(labels == label).sum()} real rows of class {label}: cannot fit a generator"
+                )
         self.sorted = np.sort(x, axis=0)
         self.starts = [_runs(self.sorted[:, j], c in self.categories) for j, c in enumerate(self.columns)]
         tokens = np.column_stack([labels, self._tokens(x)])
@@ -236,12 +238,16 @@ class ARGNGenerator:
         net = _network(vocab, HIDDEN)
         optim = torch.optim.Adam(net.parameters(), lr=3e-3)
         best, best_state, start = np.inf, None, time.perf_counter()
-        bar = tqdm(total=max(1, settings.epochs), desc="autoregressive fit", unit="epoch", disable=None, leave=False)  # a terminal only
+        bar = tqdm(
+            total=max(1, settings.epochs), desc="autoregressive fit", unit="epoch", disable=None, leave=False
+        )  # a terminal only
         for epoch in range(max(1, settings.epochs)):
             bar.update()
             net.train()
             orders = torch.as_tensor(_orders(len(train), len(vocab), rng))
-            for batch in torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed + epoch)).split(BATCH_ROWS):
+            for batch in torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed + epoch)).split(
+                BATCH_ROWS
+            ):
                 optim.zero_grad()
                 loss = net.loss(train[batch], orders[batch])
                 loss.backward()
@@ -253,9 +259,20 @@ class ARGNGenerator:
                 best, best_state = valid_loss, {k: v.clone() for k, v in net.state_dict().items()}
             self.epochs_run = epoch + 1
             took = time.perf_counter() - start
-            LOG.info("autoregressive epoch %d/%d: train loss %.3f, validation loss %.3f (%.1f s)", epoch + 1, settings.epochs, float(loss.detach()), valid_loss, took)
+            LOG.info(
+                "autoregressive epoch %d/%d: train loss %.3f, validation loss %.3f (%.1f s)",
+                epoch + 1,
+                settings.epochs,
+                float(loss.detach()),
+                valid_loss,
+                took,
+            )
             if took * (epoch + 2) / (epoch + 1) > settings.max_fit_seconds:  # the next epoch would overrun the budget
-                LOG.info("autoregressive: stopping after %d epoch(s), wall-time budget %.0f s", epoch + 1, settings.max_fit_seconds)
+                LOG.info(
+                    "autoregressive: stopping after %d epoch(s), wall-time budget %.0f s",
+                    epoch + 1,
+                    settings.max_fit_seconds,
+                )
                 break
         bar.close()
         net.load_state_dict(best_state)
@@ -291,7 +308,7 @@ class ARGNGenerator:
                     tok = np.minimum(torch.searchsorted(cum, u, right=True)[:, 0].numpy(), len(starts) - 1)
                     lo, hi = np.maximum(starts[tok], i0), np.minimum(ends[tok], i1)
                     idx = lo + np.floor(rng.random(m) * (hi - lo)).astype(np.int64)
-                    out[lo_row:lo_row + m, j] = self.sorted[np.minimum(idx, hi - 1), j]
+                    out[lo_row : lo_row + m, j] = self.sorted[np.minimum(idx, hi - 1), j]
                     context = context + self.net.context(j + 1, torch.as_tensor(tok))
         return out
 
@@ -305,7 +322,11 @@ class ARGNGenerator:
         for label, rows in ((1, request.positives), (0, request.rows - request.positives)):
             if rows > 0:
                 rng = np.random.default_rng([seed, label])
-                part = draw_with_rules(lambda k: self._decode(self._sample(label, k, box, rng)), rows, self.spec.rules)
+                part = draw_with_rules(
+                    lambda k, label=label, rng=rng: self._decode(self._sample(label, k, box, rng)),
+                    rows,
+                    self.spec.rules,
+                )
                 part[self.spec.target] = float(label)
                 parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -1,5 +1,4 @@
-"""Which generator, fitted once per training set (cached), and generation with lineage.
-"""
+"""Which generator, fitted once per training set (cached), and generation with lineage."""
 
 from __future__ import annotations
 
@@ -62,8 +61,17 @@ def generator_key(real: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> str:
     the spec and code that changes the fit. Ranges need no conditioning column here, so
     the blind spots' columns are not part of it: one fit serves every plan."""
     s = spec.synthesis
-    parts = [content_hash(real[list(spec.features) + [spec.target]]), s.generator, s.epochs, s.max_fit_seconds, seed,
-             spec.numeric, spec.categorical, spec.rules, COPULA_VERSION]
+    parts = [
+        content_hash(real[list(spec.features) + [spec.target]]),
+        s.generator,
+        s.epochs,
+        s.max_fit_seconds,
+        seed,
+        spec.numeric,
+        spec.categorical,
+        spec.rules,
+        COPULA_VERSION,
+    ]
     if s.generator in ("autoregressive", "auto"):
         parts.append(ARGN_VERSION)  # appended only here: the copula's keys stay as they were
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
@@ -85,7 +93,10 @@ def choose_generator(real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | 
         return plane.storage.read_json(key)
     shuffled = real.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     cut = int(0.8 * len(shuffled))
-    fit_rows, held_out = shuffled.iloc[:cut].reset_index(drop=True), shuffled.iloc[cut:].head(AUTO_HELD_OUT_ROWS).reset_index(drop=True)
+    fit_rows, held_out = (
+        shuffled.iloc[:cut].reset_index(drop=True),
+        shuffled.iloc[cut:].head(AUTO_HELD_OUT_ROWS).reset_index(drop=True),
+    )
     candidates = {}
     for kind in AUTO_CANDIDATES:
         start = time.perf_counter()
@@ -95,19 +106,32 @@ def choose_generator(real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | 
         gaps = label_fidelity_gaps(fit_rows, rows, spec)
         auc = discriminator_auc(held_out, rows.head(len(held_out)), spec, seed)
         gap_max, gap_mean = gaps["max"] or 0.0, gaps["mean"] or 0.0
-        candidates[kind] = dict(label_gap_max=round(gap_max, 4), label_gap_mean=round(gap_mean, 4), label_gap_values=len(gaps["per_value"]),
-                                discriminator_auc=round(auc, 4), score=round(gap_max + abs(auc - 0.5), 4), fit_seconds=round(fit_seconds, 1))
+        candidates[kind] = dict(
+            label_gap_max=round(gap_max, 4),
+            label_gap_mean=round(gap_mean, 4),
+            label_gap_values=len(gaps["per_value"]),
+            discriminator_auc=round(auc, 4),
+            score=round(gap_max + abs(auc - 0.5), 4),
+            fit_seconds=round(fit_seconds, 1),
+        )
         LOG.info("generator choice: %s %s", kind, candidates[kind])
     best = min(candidates, key=lambda k: candidates[k]["score"])
-    choice = dict(generator=best, rule="lowest label_gap_max + |discriminator_auc - 0.5|", fit_rows=len(fit_rows),
-                  held_out_rows=len(held_out), candidates=candidates)
+    choice = dict(
+        generator=best,
+        rule="lowest label_gap_max + |discriminator_auc - 0.5|",
+        fit_rows=len(fit_rows),
+        held_out_rows=len(held_out),
+        candidates=candidates,
+    )
     LOG.info("generator choice: %s", best)
     if plane is not None:
         plane.storage.write_json(key, choice)
     return choice
 
 
-def generator_choice(real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | None" = None, seed: int | None = None) -> dict:
+def generator_choice(
+    real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | None" = None, seed: int | None = None
+) -> dict:
     """Which generator these rows get, and for `auto` why (its numbers): for the plan."""
     seed = spec.synthesis.seed if seed is None else seed
     if spec.synthesis.generator != "auto":
@@ -115,7 +139,9 @@ def generator_choice(real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | 
     return choose_generator(real, spec, plane, seed)
 
 
-def fit_generator(real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | None" = None, seed: int = 0) -> tuple[Generator, bool]:
+def fit_generator(
+    real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | None" = None, seed: int = 0
+) -> tuple[Generator, bool]:
     """The fitted generator for these real rows, reused from the plane's generator cache
     when the same data was fitted before. Returns (generator, reused)."""
     if spec.synthesis.generator == "auto":
@@ -163,9 +189,18 @@ def generate(
             failures.append(str(exc))
             continue
         if len(rows) < request.rows:
-            failures.append(f"blind spot {request.blind_spot.id} ({request.blind_spot.predicate}): {request.rows - len(rows)} of "
-                            f"{request.rows} rows dropped: they kept breaking a business rule")
-        LOG.info("slice %d/%d %s: %d rows in %.2f s", i + 1, len(plan), request.blind_spot.predicate or "(everywhere)", len(rows), time.perf_counter() - start)
+            failures.append(
+                f"blind spot {request.blind_spot.id} ({request.blind_spot.predicate}): {request.rows - len(rows)} of "
+                f"{request.rows} rows dropped: they kept breaking a business rule"
+            )
+        LOG.info(
+            "slice %d/%d %s: %d rows in %.2f s",
+            i + 1,
+            len(plan),
+            request.blind_spot.predicate or "(everywhere)",
+            len(rows),
+            time.perf_counter() - start,
+        )
         rows["_blind_spot_id"] = request.blind_spot.id
         frames.append(rows)
     if not frames:
@@ -181,7 +216,9 @@ def generate(
     return out, failures
 
 
-def untargeted_rows(train: pd.DataFrame, rows: int, spec: DatasetSpec, profile: ReferenceProfile, cycle: str) -> pd.DataFrame:
+def untargeted_rows(
+    train: pd.DataFrame, rows: int, spec: DatasetSpec, profile: ReferenceProfile, cycle: str
+) -> pd.DataFrame:
     """`rows` synthetic rows from the same generator, unconditioned, at the real class mix
     (the `untargeted` baseline: as many rows as the challenger was offered, not aimed)."""
     if rows <= 0:

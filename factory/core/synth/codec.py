@@ -55,7 +55,9 @@ def rule_masks(rows: pd.DataFrame, rules: tuple[str, ...] | list[str]) -> dict[s
     """Per business rule, True where a row keeps it (a missing value breaks it). The one
     place rules are evaluated: the ingest gate counts breaches, the synthetic gate drops
     them, generators redraw them. Raises SpecError naming a rule that cannot be evaluated."""
-    columns = {c: rows[c] for c in rows.columns}  # resolvers built once: DataFrame.eval rebuilds them per call (5x slower)
+    columns = {
+        c: rows[c] for c in rows.columns
+    }  # resolvers built once: DataFrame.eval rebuilds them per call (5x slower)
     out = {}
     for rule in rules:
         try:
@@ -74,8 +76,9 @@ def rules_hold(rows: pd.DataFrame, rules: tuple[str, ...] | list[str]) -> pd.Ser
     return ok
 
 
-def predicate_box(spot: BlindSpot, columns: list[str], categories: dict[str, list],
-                  sorted_values: np.ndarray) -> dict[int, tuple[int, int]] | None:
+def predicate_box(
+    spot: BlindSpot, columns: list[str], categories: dict[str, list], sorted_values: np.ndarray
+) -> dict[int, tuple[int, int]] | None:
     """The slice as intervals [i0, i1) of each conditioned column's sorted encoded values
     (NaN last, so missing values are a block too); None when some clause holds no value
     (an empty range or an unseen category). Generators sample inside these intervals, so
@@ -110,5 +113,7 @@ def predicate_box(spot: BlindSpot, columns: list[str], categories: dict[str, lis
 
 
 def impossible(spot: BlindSpot) -> SynthesisError:
-    return SynthesisError(f"blind spot {spot.id} ({spot.predicate}) is impossible: no real row of the data the generator was "
-                          "fitted on holds a value inside one of its clauses (empty range or unseen category)")
+    return SynthesisError(
+        f"blind spot {spot.id} ({spot.predicate}) is impossible: no real row of the data the generator was "
+        "fitted on holds a value inside one of its clauses (empty range or unseen category)"
+    )

@@ -45,7 +45,9 @@ GIBBS_SWEEPS = 20
 STRATUM_MIN_ROWS = 200  # a stratum's rows of one class below this are pooled
 
 
-def _truncnorm(mu: np.ndarray, sd: float | np.ndarray, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _truncnorm(
+    mu: np.ndarray, sd: float | np.ndarray, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Normal(mu, sd) truncated to [lo, hi], by inverse CDF on the side away from the
     tail (accurate far out in either tail)."""
     a, b = (lo - mu) / sd, (hi - mu) / sd
@@ -175,8 +177,14 @@ class LatentCopulaGenerator:
             if len(rest) >= 10 or not groups:
                 groups.append(rest)
             self.models[label] = [ClassCopula(g, rng) for g in groups]
-            LOG.info("fitted latent copula for class %d on %d rows x %d columns (%d strata) in %.2f s", label, len(part), x.shape[1],
-                     len(groups), time.perf_counter() - start)
+            LOG.info(
+                "fitted latent copula for class %d on %d rows x %d columns (%d strata) in %.2f s",
+                label,
+                len(part),
+                x.shape[1],
+                len(groups),
+                time.perf_counter() - start,
+            )
         return self
 
     @staticmethod
@@ -187,8 +195,12 @@ class LatentCopulaGenerator:
             return [rows]
         weights = np.array([m.mass(b) if b is not None else 0 for m, b in zip(models, boxes)], dtype=float)
         if weights.sum() == 0:
-            weights = np.array([m.n * np.prod([(i1 - i0) / m.n for i0, i1 in b.values()]) if b is not None else 0.0
-                                for m, b in zip(models, boxes)])
+            weights = np.array(
+                [
+                    m.n * np.prod([(i1 - i0) / m.n for i0, i1 in b.values()]) if b is not None else 0.0
+                    for m, b in zip(models, boxes)
+                ]
+            )
         return list(rng.multinomial(rows, weights / weights.sum()))
 
     def _draw(self, label: int, boxes: list, rows: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -196,25 +208,39 @@ class LatentCopulaGenerator:
         business rules share again, so a stratum the rules cut deep is not stuck)."""
         models = self.models[label]
         counts = self._allocate(models, boxes, rows, rng)
-        return pd.concat([self._decode(m.sample(k, b, rng)) for m, b, k in zip(models, boxes, counts) if k > 0], ignore_index=True)
+        return pd.concat(
+            [self._decode(m.sample(k, b, rng)) for m, b, k in zip(models, boxes, counts) if k > 0], ignore_index=True
+        )
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame:
         spot = request.blind_spot
-        boxes = {label: [predicate_box(spot, self.columns, self.categories, m.sorted) for m in self.models[label]] for label in (0, 1)}
+        boxes = {
+            label: [predicate_box(spot, self.columns, self.categories, m.sorted) for m in self.models[label]]
+            for label in (0, 1)
+        }
         possible = {label: any(b is not None for b in boxes[label]) for label in (0, 1)}
         if not any(possible.values()):
             raise impossible(spot)
         wanted = {1: request.positives, 0: request.rows - request.positives}
         for label in (0, 1):
             if not possible[label] and wanted[label] > 0:
-                LOG.warning("blind spot %s: no real row of class %d in it; its %d rows go to the other class", spot.id, label, wanted[label])
+                LOG.warning(
+                    "blind spot %s: no real row of class %d in it; its %d rows go to the other class",
+                    spot.id,
+                    label,
+                    wanted[label],
+                )
                 wanted[1 - label] += wanted[label]
                 wanted[label] = 0
         parts = []
         for label in (1, 0):
             if wanted[label] > 0:
                 rng = np.random.default_rng([seed, label])
-                part = draw_with_rules(lambda n, label=label, rng=rng: self._draw(label, boxes[label], n, rng), wanted[label], self.spec.rules)
+                part = draw_with_rules(
+                    lambda n, label=label, rng=rng: self._draw(label, boxes[label], n, rng),
+                    wanted[label],
+                    self.spec.rules,
+                )
                 part[self.spec.target] = float(label)
                 parts.append(part)
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -1,5 +1,4 @@
-"""The generation plan: which slice gets how many rows and which label mix, and why.
-"""
+"""The generation plan: which slice gets how many rows and which label mix, and why."""
 
 from __future__ import annotations
 
@@ -46,13 +45,30 @@ class GenerationPlan:
         return sum(r.rows for r in self.slices)
 
     def table(self) -> list[dict]:
-        return [dict(blind_spot_id=r.blind_spot.id, predicate=r.blind_spot.predicate, kind=r.blind_spot.kind, want=r.want,
-                     rows=r.rows, positives=r.positives, why=r.why) for r in self.slices]
+        return [
+            dict(
+                blind_spot_id=r.blind_spot.id,
+                predicate=r.blind_spot.predicate,
+                kind=r.blind_spot.kind,
+                want=r.want,
+                rows=r.rows,
+                positives=r.positives,
+                why=r.why,
+            )
+            for r in self.slices
+        ]
 
     def as_dict(self) -> dict:
-        return dict(real_rows=self.real_rows, budget=self.budget, slice_cap=self.slice_cap, rows=self.rows,
-                    planned=len(self.requests), skipped=len(self.slices) - len(self.requests), reason=self.reason,
-                    slices=self.table())
+        return dict(
+            real_rows=self.real_rows,
+            budget=self.budget,
+            slice_cap=self.slice_cap,
+            rows=self.rows,
+            planned=len(self.requests),
+            skipped=len(self.slices) - len(self.requests),
+            reason=self.reason,
+            slices=self.table(),
+        )
 
 
 def wanted_rows(spot: BlindSpot) -> int:
@@ -65,12 +81,18 @@ def wanted_rows(spot: BlindSpot) -> int:
     return int(round(want)) if np.isfinite(want) and want > 0 else 0
 
 
-def plan_generation(blind_spots: list[BlindSpot] | tuple[BlindSpot, ...], real_rows: int, spec: DatasetSpec) -> GenerationPlan:
+def plan_generation(
+    blind_spots: list[BlindSpot] | tuple[BlindSpot, ...], real_rows: int, spec: DatasetSpec
+) -> GenerationPlan:
     """Each slice's want (wanted_rows), capped per slice (max_rows_per_slice, max_slice_share
     x real rows), then scaled down together when they exceed the budget (synthetic_share
     x real rows, and max_rows). Label mix: spec positive_share, else the slice's own."""
     s = spec.synthesis
-    budget = int(s.synthetic_share * real_rows) if s.max_rows is None else min(int(s.synthetic_share * real_rows), s.max_rows)
+    budget = (
+        int(s.synthetic_share * real_rows)
+        if s.max_rows is None
+        else min(int(s.synthetic_share * real_rows), s.max_rows)
+    )
     cap = min(s.max_rows_per_slice, int(s.max_slice_share * real_rows))
     if not blind_spots:
         return GenerationPlan((), real_rows, budget, cap, "no blind spots to target")
@@ -86,7 +108,9 @@ def plan_generation(blind_spots: list[BlindSpot] | tuple[BlindSpot, ...], real_r
         elif want == 0:
             why = "skipped: wants no rows (no deficit, no excess errors)"
         else:
-            why = f"wants {want} ({'its deficit' if b.kind == 'coverage' else 'support x (lift - 1)'})" + (f", capped at {cap} per slice" if want > cap else "")
+            why = f"wants {want} ({'its deficit' if b.kind == 'coverage' else 'support x (lift - 1)'})" + (
+                f", capped at {cap} per slice" if want > cap else ""
+            )
             why += f", scaled by {scale:.2f} to the budget of {budget}" if scale < 1 else ""
             why += ": rounds to 0 rows" if rows == 0 else ""
         share = b.positive_share if s.positive_share is None else s.positive_share
@@ -95,9 +119,13 @@ def plan_generation(blind_spots: list[BlindSpot] | tuple[BlindSpot, ...], real_r
     if plan.requests:
         return plan
     if budget <= 0:
-        reason = f"the budget is 0 rows (synthetic_share {s.synthetic_share:g} x {real_rows} real rows, max_rows {s.max_rows})"
+        share = f"synthetic_share {s.synthetic_share:g} x {real_rows} real rows"
+        reason = f"the budget is 0 rows ({share}, max_rows {s.max_rows})"
     elif cap <= 0:
-        reason = f"the per-slice cap is 0 rows (max_slice_share {s.max_slice_share:g} x {real_rows} real rows, max_rows_per_slice {s.max_rows_per_slice})"
+        reason = (
+            f"the per-slice cap is 0 rows (max_slice_share {s.max_slice_share:g} x {real_rows} real rows, "
+            f"max_rows_per_slice {s.max_rows_per_slice})"
+        )
     else:
         reason = "no slice got rows: see each slice's why"
     return dataclasses.replace(plan, reason=reason)
@@ -106,6 +134,17 @@ def plan_generation(blind_spots: list[BlindSpot] | tuple[BlindSpot, ...], real_r
 def everywhere(real: pd.DataFrame, spec: DatasetSpec, rows: int) -> SliceRequest:
     """An unconditioned request at the real class mix."""
     share = float(real[spec.target].mean())
-    spot = BlindSpot(conditions=(), kind="untargeted", support=len(real), errors=0, error_rate=0.0, error_low=0.0,
-                     error_high=0.0, overall_error=0.0, lift=1.0, p_value=1.0, positive_share=share)
+    spot = BlindSpot(
+        conditions=(),
+        kind="untargeted",
+        support=len(real),
+        errors=0,
+        error_rate=0.0,
+        error_low=0.0,
+        error_high=0.0,
+        overall_error=0.0,
+        lift=1.0,
+        p_value=1.0,
+        positive_share=share,
+    )
     return SliceRequest(spot, rows, int(round(rows * share)))

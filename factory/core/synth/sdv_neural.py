@@ -1,5 +1,4 @@
-"""SDV's neural generators (CTGAN, TVAE) behind the factory's generator interface.
-"""
+"""SDV's neural generators (CTGAN, TVAE) behind the factory's generator interface."""
 
 from __future__ import annotations
 
@@ -67,14 +66,27 @@ class SDVNeuralGenerator:
                 warnings.simplefilter("ignore")
                 metadata = Metadata.detect_from_dataframes({TABLE: part})
                 for col in self.columns:
-                    metadata.update_column(table_name=TABLE, column_name=col, sdtype="categorical" if col in self.spec.categorical else "numerical")
+                    metadata.update_column(
+                        table_name=TABLE,
+                        column_name=col,
+                        sdtype="categorical" if col in self.spec.categorical else "numerical",
+                    )
                 # wall-time budget: time one epoch, then fit as many epochs as the budget allows
                 start = time.perf_counter()
                 probe = self._synthesizer(metadata, 1)
                 probe.fit({TABLE: part})
                 per_epoch = time.perf_counter() - start
-                epochs = int(min(settings.epochs, max(1, (settings.max_fit_seconds / 2 - per_epoch) // max(per_epoch, 1e-6))))
-                LOG.info("%s class %d: one epoch on %d rows took %.1f s; fitting %d epoch(s)", self.kind, label, len(part), per_epoch, epochs)
+                epochs = int(
+                    min(settings.epochs, max(1, (settings.max_fit_seconds / 2 - per_epoch) // max(per_epoch, 1e-6)))
+                )
+                LOG.info(
+                    "%s class %d: one epoch on %d rows took %.1f s; fitting %d epoch(s)",
+                    self.kind,
+                    label,
+                    len(part),
+                    per_epoch,
+                    epochs,
+                )
                 synth = probe
                 if epochs > 1:
                     synth = self._synthesizer(metadata, epochs)
@@ -97,7 +109,9 @@ class SDVNeuralGenerator:
                 warnings.simplefilter("ignore")
                 try:
                     if equal:
-                        out = model.sample_from_conditions([Condition(num_rows=rows, column_values=equal)], max_tries_per_batch=20)[TABLE]
+                        out = model.sample_from_conditions(
+                            [Condition(num_rows=rows, column_values=equal)], max_tries_per_batch=20
+                        )[TABLE]
                     else:
                         out = model.sample(num_rows=max(rows, 1000))[TABLE]
                 except Exception as exc:  # SDV raises bare ValueErrors when rejection finds nothing
@@ -106,8 +120,10 @@ class SDVNeuralGenerator:
             got.append(out)
             have += len(out)
         if have < rows:
-            raise SynthesisError(f"blind spot {spot.id} ({spot.predicate}), class {label}: only {have} of {rows} rows "
-                                 f"within {self.spec.synthesis.max_sample_seconds:g} s of sampling")
+            raise SynthesisError(
+                f"blind spot {spot.id} ({spot.predicate}), class {label}: only {have} of {rows} rows "
+                f"within {self.spec.synthesis.max_sample_seconds:g} s of sampling"
+            )
         frame = pd.concat(got, ignore_index=True).head(rows)
         for col in self.spec.integer:
             frame[col] = frame[col].round()
@@ -115,6 +131,9 @@ class SDVNeuralGenerator:
         return frame
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame:
-        parts = [self._sample_class(label, n, request.blind_spot, seed + label)
-                 for label, n in ((1, request.positives), (0, request.rows - request.positives)) if n > 0]
+        parts = [
+            self._sample_class(label, n, request.blind_spot, seed + label)
+            for label, n in ((1, request.positives), (0, request.rows - request.positives))
+            if n > 0
+        ]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

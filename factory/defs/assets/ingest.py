@@ -1,0 +1,139 @@
+"""A landed batch, its ingest gate and its drift report."""
+
+from dataclasses import asdict
+
+import dagster as dg
+
+from factory.core.base.dataset import BATCH
+from factory.core.base.types import DriftReport, ValidationOutcome, plain
+from factory.core.flywheel.monitoring import monitor
+from factory.core.gate.ingest import outcome_html, validate_batch
+from factory.defs.assets.reference import initial_champion
+from factory.defs.assets.tables import LOOP, md_table
+from factory.defs.partitions import batches
+from factory.defs.resources import FactoryResource
+
+
+@dg.asset(
+    group_name=LOOP,
+    partitions_def=batches,
+    description="A production batch as it landed under landing/: rows and content hash.",
+)
+def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
+    batch_id = context.partition_key
+    frame = factory.plane.read_landed(batch_id)
+    manifest = factory.plane.landing_manifest(batch_id)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(frame),
+            "columns": len(frame.columns),
+            "sha256": manifest["sha256"],
+            "source": dg.MetadataValue.path(factory.plane.storage.uri(manifest["key"])),
+        }
+    )
+
+
+@dg.asset(
+    group_name=LOOP,
+    partitions_def=batches,
+    deps=[landed_batch, initial_champion],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "ingest_gate",
+            asset="validated_batch",
+            blocking=True,
+            description="Great Expectations suite from the reference: a structural failure quarantines the batch "
+            "and stops the loop.",
+        )
+    ],
+    description="The landed batch after the ingest gate (Great Expectations), normalised. A failing batch is copied "
+    "to quarantine/ and nothing downstream runs.",
+)
+def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource):
+    batch_id, plane = context.partition_key, factory.plane
+    columns = [c for c in plane.reference().columns if c != BATCH]  # the reference's column set and order
+    outcome = validate_batch(batch_id, plane.read_landed(batch_id), factory.spec, plane.profile(), columns=columns)
+    report = plane.write_report("validation", batch_id, "json", asdict(outcome))
+    page = plane.write_report("validation", batch_id, "html", outcome_html(outcome, "Ingest gate"))
+    meta = {
+        "rows": outcome.rows,
+        "expectations": outcome.expectations,
+        "failures": len(outcome.failures),
+        "warnings": len(outcome.warnings),
+        "report": dg.MetadataValue.path(report),
+        "report_html": dg.MetadataValue.path(page),
+    }
+    if not outcome.passed:
+        where = plane.quarantine(outcome)
+        context.log.error("\n".join(outcome.failures))
+        yield dg.Output(outcome, metadata={**meta, "quarantined": dg.MetadataValue.path(where)})
+        yield dg.AssetCheckResult(
+            check_name="ingest_gate",
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in outcome.failures)),
+                "quarantined": dg.MetadataValue.path(where),
+            },
+        )
+        return
+    plane.write_validated(batch_id, plane.normalise(plane.read_landed(batch_id), batch_id))
+    yield dg.Output(outcome, metadata=meta)
+    yield dg.AssetCheckResult(
+        check_name="ingest_gate",
+        passed=True,
+        metadata={"warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings) or "none")},
+    )
+
+
+@dg.asset(
+    group_name=LOOP,
+    partitions_def=batches,
+    description="Drift of the batch against the reference profile (Evidently's tests, fast path), prediction drift "
+    "and label-free performance estimate (CBPE) of the champion; Evidently DataDriftPreset HTML report "
+    "on a sample.",
+)
+def drift_report(
+    context: dg.AssetExecutionContext, factory: FactoryResource, validated_batch: ValidationOutcome
+) -> dg.Output[DriftReport]:
+    m = monitor(factory.plane, factory.registry.load("champion"), context.partition_key)
+    report, estimate, scores = m.report, m.estimate, m.prediction_drift
+    drifted = [
+        dict(
+            column=c.column,
+            test=c.test,
+            statistic=c.score,
+            threshold=c.threshold,
+            reference=c.reference_summary,
+            current=c.current_summary,
+        )
+        for c in report.columns
+        if c.drifted
+    ]
+    interval = f"[{estimate.auc_low:.3f}, {estimate.auc_high:.3f}]" if estimate.auc_low is not None else None
+    return dg.Output(
+        report,
+        metadata={
+            **plain(
+                {
+                    "drift_share": report.drift_share,
+                    "n_drifted": len(report.drifted_columns),
+                    "share_threshold": factory.spec.drift.share_threshold,
+                    "drift_test_seconds": report.seconds,
+                    "prediction_drift": f"{scores.test} {scores.score:.3f} (drifted: {scores.drifted})",
+                    "estimated_auc": estimate.auc,
+                    "estimated_auc_interval": interval,
+                    "estimated_auc_drop": m.estimated_auc_drop,
+                    "estimated_f1": estimate.f1,
+                    "estimated_recall": estimate.recall,
+                    "realised_auc": estimate.realised_auc,
+                    "realised_f1": estimate.realised_f1,
+                    "realised_recall": estimate.realised_recall,
+                    "domain_classifier_auc": report.domain_auc,
+                    "domain_features": ", ".join(report.domain_features),
+                }
+            ),
+            "drifted_columns": md_table(drifted),
+            "evidently_report": dg.MetadataValue.path(m.html_uri),
+        },
+    )
