@@ -15,7 +15,7 @@ CORE_MODULES = sorted(m.name for m in pkgutil.walk_packages(factory.core.__path_
 
 def test_core_modules_are_discovered():
     assert {
-        "factory.core.flywheel",
+        "factory.core.flywheel.retraining",
         "factory.core.base.spec",
         "factory.core.gate.ingest",
         "factory.core.registry.mlflow_registry",
