@@ -86,7 +86,7 @@ def load(name: str):
     spec = quick_spec(REPO / "specs" / f"{name}.yaml")
     data = load_dataset(spec)
     reference, later = reference_from_source(spec, data)
-    profile = profile_reference(reference, spec, bins=spec.blind_spots.numeric_bins)
+    profile = profile_reference(reference, spec)
     if name == "bank":
         target = data[data[BATCH].isin(later)]
     else:

@@ -49,12 +49,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from factory.core.base.dataset import load_dataset
+from factory.core.base.dataset import exact_copies, load_dataset
 from factory.core.base.plane import reference_from_source
 from factory.core.base.profile import profile_reference
 from factory.core.base.spec import load_spec, replace
 from factory.core.gate.quality import evaluate_synthetic, tstr
-from factory.core.gate.synthetic import exact_copies
 from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_table
 from factory.core.synth.choice import untargeted_rows
 
@@ -148,7 +147,7 @@ def measure(spec_path: Path, quick: bool, seed: int) -> dict:
     if quick:
         train, holdout, fresh = train.head(8000), holdout.head(2000), fresh.head(2000)
     train, holdout, fresh = (f.reset_index(drop=True) for f in (train, holdout, fresh))
-    profile = profile_reference(train, spec, bins=spec.blind_spots.numeric_bins)
+    profile = profile_reference(train, spec)
 
     out = arm(spec, train, holdout, profile, seed)
     argn_spec = replace(

@@ -70,7 +70,7 @@ def main() -> None:
     found_on, scored_on = data[data[BATCH] == later[0]], data[data[BATCH] == later[1]].reset_index(drop=True)
     model = train_model(reference, spec)
     errors = model.predict(found_on) != found_on[spec.target].astype(int).to_numpy()
-    profile = profile_reference(reference, spec, bins=spec.blind_spots.numeric_bins)
+    profile = profile_reference(reference, spec)
     spots = find_blind_spots(found_on, errors, spec, profile, reference=reference).blind_spots
     print(f"{len(spots)} blind spots found on {later[0]}; scoring {len(scored_on)} rows of {later[1]}", flush=True)
 

@@ -83,7 +83,7 @@ def spot(conditions: tuple[Condition, ...], support: int, positive_share: float)
 def pick_slices(real: pd.DataFrame, spec: DatasetSpec) -> list[tuple[BlindSpot, bool]]:
     """(blind spot, label-conditioned) for the three target prevalences."""
     n, y = len(real), real[spec.target].astype(int)
-    profile = profile_reference(real, spec, bins=5)
+    profile = profile_reference(real, spec)
     numeric = [c for c in spec.numeric if real[c].nunique() >= 50]
     cats = {c: [v for v, k in real[c].value_counts().items() if k >= 0.002 * n] for c in spec.categorical}
 
@@ -219,7 +219,7 @@ def main() -> None:
     ctgan_rows, ctgan_epochs, ctgan_requested = (3000, 1, 50) if quick else (5000, 2, 100)
     filter_rows = 50_000 if quick else 200_000
     fidelity_factor = 3
-    profile = profile_reference(real, spec, bins=5)
+    profile = profile_reference(real, spec)
     cols = list(spec.features) + [spec.target]
 
     start = time.perf_counter()

@@ -28,7 +28,7 @@ def hotel_later(hotel_split):
 @pytest.fixture(scope="session")
 def hotel_profile(hotel_spec, hotel_reference):
     """The reference profile with the blind-spot bin count, as slices are searched with."""
-    return profile_reference(hotel_reference, hotel_spec, bins=hotel_spec.blind_spots.numeric_bins)
+    return profile_reference(hotel_reference, hotel_spec)
 
 
 @pytest.fixture(scope="session")

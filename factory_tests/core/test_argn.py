@@ -175,7 +175,13 @@ def test_auto_picks_a_generator_by_measured_fidelity_and_records_why(real, spec,
     scores = {k: v["score"] for k, v in choice["candidates"].items()}
     assert choice["generator"] == min(scores, key=scores.get)
     for numbers in choice["candidates"].values():
-        assert 0.0 <= numbers["label_gap_max"] <= 1.0 and 0.0 <= numbers["discriminator_auc"] <= 1.0
+        # both candidates learnt this data: the label depends strongly on hotel and lead time, so a
+        # generator that flattened it shows gaps over 0.1; rows unlike the real ones show an AUC near 1
+        # (measured here: gaps 0.01-0.03, discriminator 0.84)
+        assert numbers["label_gap_max"] < 0.1 and numbers["discriminator_auc"] < 0.95
+        assert numbers["score"] == pytest.approx(
+            numbers["label_gap_max"] + abs(numbers["discriminator_auc"] - 0.5), abs=2e-4
+        )
     assert (rows["_generator"] == choice["generator"]).all()
     assert any(k.endswith(".choice.json") for k in plane.storage.list("generators"))
     # the choice is cached by content: asking again reads it back

@@ -52,7 +52,7 @@ def reference() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def profile(reference):
-    return profile_reference(reference, SPEC, bins=SPEC.blind_spots.numeric_bins)
+    return profile_reference(reference, SPEC)
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ class ErrsOnSC:
 def plane(tmp_path):
     plane = DataPlane(Storage(str(tmp_path)), SPEC)
     reference = pd.concat([frame(1, "2015-01"), frame(2, "2015-02")], ignore_index=True)
-    plane.write_reference(reference, profile_reference(reference, SPEC, bins=SPEC.blind_spots.numeric_bins))
+    plane.write_reference(reference, profile_reference(reference, SPEC))
     for seed, batch in [(3, "2015-03"), (4, "2015-04"), (5, "2015-05")]:
         plane.write_validated(batch, frame(seed, batch))
     return plane

@@ -34,7 +34,7 @@ def frame(seed: int, n: int = N) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def profile():
-    return profile_reference(frame(seed=1), SPEC, bins=SPEC.blind_spots.numeric_bins)
+    return profile_reference(frame(seed=1), SPEC)
 
 
 @pytest.fixture(scope="module")

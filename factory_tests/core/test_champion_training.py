@@ -43,7 +43,7 @@ def loop(tmp_path) -> tuple[DataPlane, Registry]:
     """A small reference without meal = 'SC', then larger production batches with it."""
     plane = DataPlane(Storage(str(tmp_path / "root")), SPEC)
     reference = pd.concat([frame(1, "2015-01", 400, 0.0), frame(2, "2015-02", 400, 0.0)], ignore_index=True)
-    plane.write_reference(reference, profile_reference(reference, SPEC, bins=SPEC.blind_spots.numeric_bins))
+    plane.write_reference(reference, profile_reference(reference, SPEC))
     for seed, batch in enumerate(["2015-03", "2015-04", "2015-05", "2015-06"], start=3):
         plane.write_validated(batch, frame(seed, batch, 1500, 0.3))
     return plane, Registry.at(tmp_path / "home", plane)

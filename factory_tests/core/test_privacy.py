@@ -9,10 +9,10 @@ from math import sqrt
 
 import pytest
 
+from factory.core.base.dataset import exact_copies
 from factory.core.base.spec import replace
 from factory.core.gate.privacy import attack_result, run_attacks
 from factory.core.gate.quality import SliceMetrics, inconclusive
-from factory.core.gate.synthetic import exact_copies
 
 pytestmark = pytest.mark.slow
 

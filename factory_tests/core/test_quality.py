@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factory.core.base.dataset import exact_copies
 from factory.core.base.spec import replace
 from factory.core.base.types import BlindSpot, Condition
 from factory.core.gate.quality import evaluate_synthetic
 from factory.core.gate.quality_page import to_html
-from factory.core.gate.synthetic import exact_copies
 from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_low
 
 SPOT = BlindSpot(

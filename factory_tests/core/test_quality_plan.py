@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factory.core.base.dataset import exact_copies
 from factory.core.base.types import BlindSpot, Condition
 from factory.core.gate.quality import evaluate_synthetic
-from factory.core.gate.synthetic import exact_copies
 from factory.core.measure.labelgaps import label_gap_low
 from factory.core.synth.choice import generate
 from factory.core.synth.plan import SliceRequest

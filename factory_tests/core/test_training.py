@@ -83,8 +83,10 @@ def test_model_scores_raw_frames_with_unseen_categories(model, small_spec, hotel
     batch["country"] = "Atlantis"
     p = model.predict_proba(batch)
     assert p.shape == (50,)
-    assert np.all((p >= 0) & (p <= 1))
-    assert set(np.unique(model.predict(batch))) <= {0, 1}
+    # a category the model never saw scores exactly as a missing value, not as some other category
+    np.testing.assert_array_equal(p, model.predict_proba(batch.assign(country=None)))
+    assert not np.allclose(p, model.predict_proba(batch.assign(country="PRT")))
+    np.testing.assert_array_equal(model.predict(batch), (p >= model.threshold).astype(int))
 
 
 def test_training_is_deterministic_for_a_seed(hotel_reference, small_spec, hotel_batch):

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factory.core.base.dataset import exact_copies
 from factory.core.base.types import BlindSpot, Condition
 from factory.core.gate.ingest import validate_batch
-from factory.core.gate.synthetic import LINEAGE_COLUMNS, exact_copies, gate_synthetic
+from factory.core.gate.synthetic import LINEAGE_COLUMNS, gate_synthetic
 
 LATER = "2016-08"  # a real batch after the reference period
 

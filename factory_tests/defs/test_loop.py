@@ -8,9 +8,13 @@ import json
 import dagster as dg
 import pandas as pd
 
-from factory.defs.assets import ingest_assets, regeneration_assets
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import load_spec
+from factory.core.discover.scan import encode
+from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
 from factory.defs.partitions import batches
-from factory_tests.defs.conftest import batch_frame, production_batches
+from factory.defs.resources import FactoryResource, StorageIOManager
+from factory_tests.defs.conftest import batch_frame, production_batches, write_small_spec
 
 LOOP = ingest_assets + regeneration_assets
 
@@ -137,3 +141,21 @@ def test_broken_batch_is_quarantined_and_stops_the_loop(bootstrapped, resources,
     assert verdict["passed"] is False
     assert not plane.storage.exists(f"validated/{batch_id}.parquet")
     assert bootstrapped.registry.version_of("champion") == "1"
+
+
+def test_the_loop_slices_on_the_specs_numeric_bins(tmp_path, instance):
+    """The reference snapshot the loop materialises bins numeric columns exactly as the
+    spec's blind_spots.numeric_bins says (it once used a default of 10 while every test
+    and benchmark measured 5), so discovery searches the grid that was measured."""
+    for bins in (3, 7):
+        folder = tmp_path / str(bins)
+        folder.mkdir()
+        spec_path = write_small_spec(folder, blind_spots={"numeric_bins": bins})
+        factory = FactoryResource(root=str(folder / "root"), home=str(folder / "home"), spec_path=str(spec_path))
+        resources = {"factory": factory, "io_manager": StorageIOManager(root=factory.root)}
+        assert dg.materialize(reference_assets[:1], resources=resources, instance=instance).success
+        plane = DataPlane(factory.plane.storage, load_spec(spec_path))
+        profile = plane.profile()
+        assert len(profile.column("lead_time").bin_edges) == bins - 1  # a continuous column: every cut is distinct
+        codes, conditions = encode(plane.reference(), profile)["lead_time"]
+        assert len(conditions) == bins + 1  # the bins and the missing bin

@@ -160,3 +160,22 @@ def content_hash(df: pd.DataFrame) -> str:
 def sample_rows(df: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
     """At most n rows of a frame, drawn without replacement (all of them when fewer)."""
     return df.sample(n=n, random_state=seed) if len(df) > n else df
+
+
+def exact_copies(rows: pd.DataFrame, others: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """True for rows whose `columns` equal some row of `others` exactly (a synthetic row
+    copying a real one; a judged row copying a training row)."""
+    seen = set(row_keys(others, columns))
+    return pd.Series([k in seen for k in row_keys(rows, columns)], index=rows.index)
+
+
+def row_keys(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A hash per row that ignores the dtype (the generator emits int 2 where real rows
+    hold float 2.0) and the kind of missing value (NaN or None)."""
+    parts = {}
+    for col in columns:
+        values = df[col]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            values = values.astype(float)
+        parts[col] = values.astype(str).where(values.notna(), "<NA>")
+    return pd.util.hash_pandas_object(pd.DataFrame(parts, index=df.index), index=False).to_numpy()

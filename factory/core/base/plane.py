@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from factory.core.base.dataset import BATCH, normalise
+from factory.core.base.dataset import BATCH, load_dataset, normalise
 from factory.core.base.errors import LandingConflict, StorageError
+from factory.core.base.profile import profile_reference
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.storage import Storage
 from factory.core.base.types import ColumnProfile, ReferenceProfile, ValidationOutcome
@@ -114,6 +115,14 @@ class DataPlane:
     def write_reference(self, reference: pd.DataFrame, profile: ReferenceProfile) -> None:
         self.storage.write_parquet("reference/data.parquet", reference)
         self.storage.write_json("reference/profile.json", asdict(profile))
+
+    def snapshot_reference(self) -> tuple[pd.DataFrame, ReferenceProfile, list[str]]:
+        """Read the spec's source, keep its first `reference_batches` batches as the training
+        world with their profile, and return (reference rows, profile, later batch ids)."""
+        reference, later = reference_from_source(self.spec, load_dataset(self.spec))
+        profile = profile_reference(reference, self.spec)
+        self.write_reference(reference, profile)
+        return reference, profile, later
 
     def has_reference(self) -> bool:
         return self.storage.exists("reference/profile.json")

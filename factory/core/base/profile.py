@@ -16,8 +16,10 @@ SKETCH_QUANTILES = 1000  # otherwise this many quantiles of the middle (normed W
 SKETCH_TAIL = 100  # ... between this many exact extreme values at each end (outliers dominate Wasserstein)
 
 
-def profile_reference(reference: pd.DataFrame, spec: DatasetSpec, bins: int = 10) -> ReferenceProfile:
-    """Quantile bins and category shares of every feature in the reference period."""
+def profile_reference(reference: pd.DataFrame, spec: DatasetSpec) -> ReferenceProfile:
+    """Quantile bins and category shares of every feature in the reference period. The bins
+    are the grid blind spots are searched on: `blind_spots.numeric_bins` of them, nothing else."""
+    bins = spec.blind_spots.numeric_bins
     columns = []
     for name in spec.numeric:
         values = reference[name].astype(float)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from factory.core.base.dataset import sample_rows
+from factory.core.base.dataset import exact_copies, sample_rows
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import BlindSpot
 from factory.core.gate.privacy import (
@@ -36,7 +36,6 @@ from factory.core.gate.privacy import (
     coordinates,
     run_attacks,
 )
-from factory.core.gate.synthetic import exact_copies
 from factory.core.measure.labelgaps import (
     label_fidelity_gaps,
     label_gap_table,

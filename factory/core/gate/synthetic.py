@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from factory.core.base.dataset import exact_copies
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import BlindSpot, ReferenceProfile, ValidationOutcome
 from factory.core.gate.suite import describe, run_rules, tagged
@@ -107,22 +107,3 @@ def gate_synthetic(
         warnings=warnings,
         rows_dropped=int(bad.sum()),
     )
-
-
-def exact_copies(synthetic: pd.DataFrame, real: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """True for synthetic rows whose features equal some real row's exactly."""
-    real_keys = set(_row_keys(real, columns))
-    syn_keys = _row_keys(synthetic, columns)
-    return pd.Series([k in real_keys for k in syn_keys], index=synthetic.index)
-
-
-def _row_keys(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """A hash per row that ignores the dtype (the generator emits int 2 where real rows
-    hold float 2.0) and the kind of missing value (NaN or None)."""
-    parts = {}
-    for col in columns:
-        values = df[col]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            values = values.astype(float)
-        parts[col] = values.astype(str).where(values.notna(), "<NA>")
-    return pd.util.hash_pandas_object(pd.DataFrame(parts, index=df.index), index=False).to_numpy()

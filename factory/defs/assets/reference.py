@@ -2,9 +2,6 @@
 
 import dagster as dg
 
-from factory.core.base.dataset import load_dataset
-from factory.core.base.plane import reference_from_source
-from factory.core.base.profile import profile_reference
 from factory.core.flywheel.retraining import (
     train_initial_champion,
 )
@@ -17,10 +14,7 @@ from factory.defs.resources import FactoryResource
     "computed once.",
 )
 def reference_snapshot(factory: FactoryResource) -> dg.MaterializeResult:
-    dataset = load_dataset(factory.spec)
-    reference, later = reference_from_source(factory.spec, dataset)
-    profile = profile_reference(reference, factory.spec)
-    factory.plane.write_reference(reference, profile)
+    reference, profile, later = factory.plane.snapshot_reference()
     return dg.MaterializeResult(
         metadata={
             "rows": len(reference),
