@@ -60,7 +60,9 @@ def blind_spots(context: dg.AssetExecutionContext, factory: FactoryResource) -> 
 def generation_plan(
     context: dg.AssetExecutionContext, factory: FactoryResource, blind_spots: SliceSearch
 ) -> dg.Output[GenerationPlan]:
-    plan, uri = plan_synthesis(factory.plane, context.partition_key, list(blind_spots.blind_spots), context.run_id[:8])
+    plan, uri = plan_synthesis(
+        factory.plane, context.partition_key, list(blind_spots.blind_spots), context.run.run_id[:8]
+    )
     rows = [{k: r[k] for k in ("predicate", "kind", "want", "rows", "positives", "why")} for r in plan.table()]
     return dg.Output(
         plan,

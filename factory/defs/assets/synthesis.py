@@ -21,7 +21,7 @@ from factory.defs.resources import FactoryResource
 def synthetic_batch(
     context: dg.AssetExecutionContext, factory: FactoryResource, generation_plan: GenerationPlan
 ) -> dg.Output[SyntheticBatch]:
-    result = synthesize(factory.plane, context.partition_key, generation_plan, context.run_id[:8])
+    result = synthesize(factory.plane, context.partition_key, generation_plan, context.run.run_id[:8])
     for failure in result.failures:
         context.log.warning(failure)
     return dg.Output(
