@@ -4,8 +4,6 @@ cached by the content of its real rows, and label fidelity is measured."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,7 +39,7 @@ def spot(*conditions: Condition, positive_share: float = 0.4) -> BlindSpot:
 
 
 def with_synthesis(spec, **changes):
-    return replace(spec, synthesis=dataclasses.replace(spec.synthesis, **changes))
+    return replace(spec, synthesis=replace(spec.synthesis, **changes))
 
 
 @pytest.fixture(scope="module")
