@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO))
 from factory.core.base.dataset import BATCH, load_dataset
 from factory.core.base.plane import reference_from_source
 from factory.core.base.profile import profile_reference
-from factory.core.base.spec import DatasetSpec, load_spec
+from factory.core.base.spec import DatasetSpec, load_spec, replace
 from factory.core.base.types import conditions_mask
 from factory.core.discover.coverage import find_coverage_gaps
 from factory.core.discover.error_slices import find_blind_spots
@@ -79,7 +79,7 @@ from factory.core.learn.recipe import train_model
 
 def quick_spec(path: Path, trees: int = 100) -> DatasetSpec:
     spec = load_spec(path)
-    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, n_estimators=trees))
+    return replace(spec, training=replace(spec.training, n_estimators=trees))
 
 
 def load(name: str):

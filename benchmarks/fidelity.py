@@ -37,7 +37,6 @@ Prints one line per dataset, then a final JSON line.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -135,7 +134,7 @@ def _tstr_unseen(train: pd.DataFrame, rows: pd.DataFrame, holdout: pd.DataFrame,
 
 def measure(spec_path: Path, quick: bool, seed: int) -> dict:
     spec = load_spec(spec_path)
-    spec = replace(spec, gate=dataclasses.replace(spec.gate, sample_rows=2000 if quick else 5000))
+    spec = replace(spec, gate=replace(spec.gate, sample_rows=2000 if quick else 5000))
     reference, _ = reference_from_source(spec, load_dataset(spec))
     labelled = reference[reference[spec.target].notna()].sample(frac=1.0, random_state=seed).reset_index(drop=True)
     n = len(labelled)
@@ -152,7 +151,7 @@ def measure(spec_path: Path, quick: bool, seed: int) -> dict:
     out = arm(spec, train, holdout, profile, seed)
     argn_spec = replace(
         spec,
-        synthesis=dataclasses.replace(
+        synthesis=replace(
             spec.synthesis,
             generator="autoregressive",
             epochs=15 if quick else 20,

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import itertools
 import json
@@ -277,9 +276,7 @@ def main() -> None:
     epochs, budget = (10, 120.0) if quick else (20, 400.0)
     argn_spec = replace(
         spec,
-        synthesis=dataclasses.replace(
-            spec.synthesis, generator="autoregressive", epochs=epochs, max_fit_seconds=budget
-        ),
+        synthesis=replace(spec.synthesis, generator="autoregressive", epochs=epochs, max_fit_seconds=budget),
     )
     start = time.perf_counter()
     argn, _ = fit_generator(real, argn_spec)

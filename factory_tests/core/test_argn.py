@@ -5,8 +5,6 @@ and `generator: auto` picks by measured fidelity and records why."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,7 +41,7 @@ def spot(*conditions: Condition, positive_share: float = 0.4) -> BlindSpot:
 
 
 def settings(spec, **changes):
-    return replace(spec, synthesis=dataclasses.replace(spec.synthesis, **changes))
+    return replace(spec, synthesis=replace(spec.synthesis, **changes))
 
 
 @pytest.fixture(scope="module")

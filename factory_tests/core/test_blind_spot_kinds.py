@@ -3,13 +3,12 @@ persistence across batches and degenerate input, on small frames whose answer is
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from factory.core.base.profile import profile_reference
+from factory.core.base.spec import replace
 from factory.core.base.types import Condition
 from factory.core.discover.coverage import find_coverage_gaps, find_low_confidence
 from factory.core.discover.error_slices import find_blind_spots
@@ -270,7 +269,7 @@ def test_a_slice_whose_labels_the_model_learnt_flipped_is_a_false_alarm_slice(pr
     errors_only = find_blind_spots(
         df,
         errors,
-        dataclasses.replace(SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",))),
+        replace(SPEC, blind_spots=replace(SPEC.blind_spots, metrics=("error",))),
         profile,
     ).blind_spots
 
@@ -382,8 +381,8 @@ def test_the_replication_bound_holds_back_a_weak_slice_unless_switched_off(profi
     1.0 the bound is off and it is reported. The same slice on a larger batch is sure
     enough to be reported under the bound."""
 
-    spec = dataclasses.replace(SPEC, blind_spots=dataclasses.replace(SPEC.blind_spots, metrics=("error",)))
-    off = dataclasses.replace(spec, blind_spots=dataclasses.replace(spec.blind_spots, max_false_share=1.0))
+    spec = replace(SPEC, blind_spots=replace(SPEC.blind_spots, metrics=("error",)))
+    off = replace(spec, blind_spots=replace(spec.blind_spots, max_false_share=1.0))
 
     def search(spec, n):
         df = frame(seed=7, n=n)

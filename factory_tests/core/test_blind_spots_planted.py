@@ -6,11 +6,10 @@ was trained on (a removed slice is one: production covers ground training never 
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
+from factory.core.base.spec import replace
 from factory.core.base.types import conditions_mask
 from factory.core.discover.coverage import find_coverage_gaps
 from factory.core.discover.error_slices import find_blind_spots
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def spec(hotel_spec):
-    return dataclasses.replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, n_estimators=100))
+    return replace(hotel_spec, training=replace(hotel_spec.training, n_estimators=100))
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ an attack no better than random is inconclusive, never a pass."""
 
 from __future__ import annotations
 
-import dataclasses
 from math import sqrt
 
 import pytest
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def spec(hotel_spec):
-    return replace(hotel_spec, gate=dataclasses.replace(hotel_spec.gate, privacy_attacks=300))
+    return replace(hotel_spec, gate=replace(hotel_spec.gate, privacy_attacks=300))
 
 
 @pytest.fixture(scope="module")

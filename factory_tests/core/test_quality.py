@@ -4,8 +4,6 @@ which metric, which slice, the value and the threshold."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,7 +33,7 @@ SPOT = BlindSpot(
 @pytest.fixture(scope="module")
 def spec(hotel_spec):
     """Small samples keep the file fast; the thresholds are the spec's defaults."""
-    return replace(hotel_spec, gate=dataclasses.replace(hotel_spec.gate, sample_rows=500))
+    return replace(hotel_spec, gate=replace(hotel_spec.gate, sample_rows=500))
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +123,7 @@ def test_blind_spot_slices_are_judged_against_their_own_real_rows(parts, spec):
     line = f"label_gap_low on blind spot {SPOT.id} (hotel = 'City Hotel'):"
     assert any(w.startswith(line) for w in report.warnings), report.warnings  # a slice's breach warns by default ...
     strict = evaluate_synthetic(
-        "b", city, train, holdout, replace(spec, gate=dataclasses.replace(spec.gate, slices_block=True)), [SPOT]
+        "b", city, train, holdout, replace(spec, gate=replace(spec.gate, slices_block=True)), [SPOT]
     )
     assert any(f.startswith(line) for f in strict.failures), strict.failures  # ... and blocks when the spec says so
     page = to_html(report, spec)

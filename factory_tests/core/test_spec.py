@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from factory.core.base.errors import SpecError
-from factory.core.base.spec import DatasetSpec, load_spec
+from factory.core.base.spec import GENERATORS, DatasetSpec, load_spec, replace
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 HOTEL_TEXT = (SPECS / "hotel.yaml").read_text()
@@ -156,9 +157,9 @@ def test_synthesis_plan_settings_load_and_out_of_range_shares_are_named(tmp_path
     )
     s = spec.synthesis
     assert (s.max_rows, s.max_slice_share, s.positive_share, s.synthetic_share) == (5000, 0.02, 0.5, 0.1)
-    with pytest.raises(SpecError, match="synthesis: max_slice_share must be between 0 and 1"):
+    with pytest.raises(SpecError, match="synthesis.max_slice_share: Input should be less than or equal to 1"):
         load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_slice_share: 2\n"))
-    with pytest.raises(SpecError, match="synthesis: max_rows must not be negative"):
+    with pytest.raises(SpecError, match="synthesis.max_rows: Input should be greater than or equal to 0"):
         load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  max_rows: -1\n"))
 
 
@@ -168,3 +169,69 @@ def test_strata_are_categorical_columns(tmp_path):
     )  # a YAML list, kept as a tuple
     with pytest.raises(SpecError, match="strata must be a list of categorical columns"):
         load_spec(write_spec(tmp_path, edited("strata: [market_segment]", "strata: [adr]")))
+
+
+def test_unknown_nested_key_names_the_file_the_block_and_the_allowed_keys(tmp_path):
+    path = write_spec(tmp_path, HOTEL_TEXT + "\ntraining:\n  n_estimator: 10\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "training: unknown key(s) ['n_estimator']" in message
+    assert "allowed: ['holdout_share', 'learning_rate', 'model', 'n_estimators'," in message
+
+
+def test_a_value_outside_a_closed_choice_names_the_key_and_the_allowed_values(tmp_path):
+    path = write_spec(tmp_path, HOTEL_TEXT + "\nsynthesis:\n  generator: copulaa\n")
+    with pytest.raises(SpecError, match="synthesis.generator: ") as info:
+        load_spec(path)
+    assert str(path) in str(info.value) and "'copulaa'" in str(info.value)
+    assert all(f"'{g}'" in str(info.value) for g in GENERATORS)
+    with pytest.raises(SpecError, match=r"blind_spots.metrics\[1\]: .*'false_alarm'"):
+        load_spec(write_spec(tmp_path, HOTEL_TEXT + "\nblind_spots:\n  metrics: [error, misses]\n"))
+
+
+def test_every_problem_is_reported_at_once_one_per_line(tmp_path):
+    text = edited("label_delay: 1 ", "label_delay: 0 ") + "\ntraining:\n  model: xgboost\ncolour: blue\n"
+    with pytest.raises(SpecError) as info:
+        load_spec(write_spec(tmp_path, text))
+    assert str(info.value).splitlines() == [
+        f"{tmp_path / 'spec.yaml'}: 3 problems:",
+        "  label_delay: Input should be greater than or equal to 1, got 0",
+        "  training.model: Input should be 'lightgbm' or 'mlp', got 'xgboost'",
+        "  unknown key(s) ['colour']; allowed: " + str(sorted(set(DatasetSpec.model_fields) - {"spec_path"})),
+    ]
+
+
+def test_leakage_as_feature_names_the_file_and_the_column_across_keys(tmp_path):
+    path = write_spec(tmp_path, edited("  - company\n", "  - company\n  - booking_changes\n"))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == f"{path}: column(s) ['booking_changes'] are features but also target, leakage or PII"
+
+
+def test_an_empty_section_takes_its_defaults(tmp_path):
+    spec = load_spec(write_spec(tmp_path, edited("pii: []", "pii:") + "\ntraining:\n"))
+    assert spec.pii == () and spec.training.n_estimators == 300
+
+
+def test_a_spec_is_frozen_and_hashable_by_content():
+    spec = load_spec(SPECS / "hotel.yaml")
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        spec.target = "adr"
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        spec.synthesis.generator = "ctgan"
+    again = load_spec(SPECS / "hotel.yaml")  # source.options holds a dict: hashed by content too
+    assert spec == again and hash(spec) == hash(again) and len({spec, again, load_spec(SPECS / "bank.yaml")}) == 2
+
+
+def test_replace_changes_a_copy_and_checks_it_again():
+    spec = load_spec(SPECS / "hotel.yaml")
+    mlp = replace(spec, training=replace(spec.training, model="mlp", n_estimators=10))
+    assert (mlp.training.model, mlp.training.n_estimators, mlp.spec_path) == ("mlp", 10, spec.spec_path)
+    assert spec.training.model == "lightgbm" and mlp != spec
+    with pytest.raises(SpecError, match=r"hotel.yaml: column\(s\) \['adr'\] are features but also"):
+        replace(spec, leakage=(*spec.leakage, "adr"))
+    with pytest.raises(SpecError, match=r"unknown key\(s\) \['trainnig'\]; allowed: \['batch_period',"):
+        replace(spec, trainnig=spec.training)
+    with pytest.raises(SpecError, match="TrainingSettings: model: Input should be 'lightgbm' or 'mlp'"):
+        replace(spec.training, model="xgboost")

@@ -3,8 +3,6 @@ blind spot, carry their lineage, and repeat exactly for the same seed."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import pytest
 
@@ -43,7 +41,7 @@ def spot(
 
 
 def with_synthesis(spec, **changes):
-    return replace(spec, synthesis=dataclasses.replace(spec.synthesis, **changes))
+    return replace(spec, synthesis=replace(spec.synthesis, **changes))
 
 
 # -- plan_generation -------------------------------------------------------------

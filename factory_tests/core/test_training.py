@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +18,7 @@ from factory.core.learn.scoring import compare_models, score_model
 
 @pytest.fixture(scope="module")
 def small_spec(hotel_spec):
-    return replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, n_estimators=40, learning_rate=0.1))
+    return replace(hotel_spec, training=replace(hotel_spec.training, n_estimators=40, learning_rate=0.1))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +89,7 @@ def test_model_scores_raw_frames_with_unseen_categories(model, small_spec, hotel
 
 def test_training_is_deterministic_for_a_seed(hotel_reference, small_spec, hotel_batch):
     train = hotel_reference.sample(1000, random_state=3)
-    spec = replace(small_spec, training=dataclasses.replace(small_spec.training, n_estimators=5))
+    spec = replace(small_spec, training=replace(small_spec.training, n_estimators=5))
     batch = hotel_batch("2016-08").head(300)
     a = train_model(train, spec, seed=5).predict_proba(batch)
     b = train_model(train, spec, seed=5).predict_proba(batch)
@@ -100,9 +98,9 @@ def test_training_is_deterministic_for_a_seed(hotel_reference, small_spec, hotel
 
 def test_recency_weights_favour_the_newest_batches(hotel_spec):
     df = pd.DataFrame({BATCH: ["2015-07", "2015-08", "2015-09", "2015-10", "2015-11", "2015-07"]})
-    spec = replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, recency_batches=2, recency_weight=3.0))
+    spec = replace(hotel_spec, training=replace(hotel_spec.training, recency_batches=2, recency_weight=3.0))
     assert recency_weights(df, spec).tolist() == [1.0, 1.0, 1.0, 3.0, 3.0, 1.0]
-    none = replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, recency_batches=0))
+    none = replace(hotel_spec, training=replace(hotel_spec.training, recency_batches=0))
     assert recency_weights(df, none).tolist() == [1.0] * 6
 
 
@@ -252,7 +250,7 @@ def test_mlp_family_learns_and_survives_mlflow(hotel_reference, small_spec, hote
     from factory.core.base.storage import Storage
     from factory.core.registry.mlflow_registry import Registry
 
-    spec = replace(small_spec, training=dataclasses.replace(small_spec.training, model="mlp"))
+    spec = replace(small_spec, training=replace(small_spec.training, model="mlp"))
     model = train_model(hotel_reference.sample(6000, random_state=1), spec)
     batch = hotel_batch("2016-08")
     scores_ = score_model("mlp", model, batch, spec)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from factory.core.base.dataset import exact_copies, sample_rows
-from factory.core.base.spec import DatasetSpec
+from factory.core.base.spec import DatasetSpec, replace
 from factory.core.base.types import BlindSpot
 from factory.core.gate.privacy import (
     SETTING,
@@ -135,13 +135,11 @@ def tstr(
     (tstr_auc, trtr_auc, ratio); None without both classes everywhere. Where the real
     frames carry plan weights, the real training rows are drawn and the holdout
     weighted by them: both models learn and are judged at the batch's make-up."""
-    import dataclasses
-
     from sklearn.metrics import roc_auc_score
 
     from factory.core.learn.recipe import train_model
 
-    spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, n_estimators=100, learning_rate=0.1))
+    spec = replace(spec, training=replace(spec.training, n_estimators=100, learning_rate=0.1))
 
     weights = train_real[WEIGHT] if WEIGHT in train_real.columns else None
     real = (

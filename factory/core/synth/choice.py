@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -78,7 +77,7 @@ def generator_key(real: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> str:
 
 
 def _with_generator(spec: DatasetSpec, kind: str) -> DatasetSpec:
-    return replace(spec, synthesis=dataclasses.replace(spec.synthesis, generator=kind))
+    return replace(spec, synthesis=replace(spec.synthesis, generator=kind))
 
 
 def choose_generator(real: pd.DataFrame, spec: DatasetSpec, plane: "DataPlane | None" = None, seed: int = 0) -> dict:
