@@ -14,7 +14,7 @@ from factory.core.base.profile import profile_reference
 from factory.core.base.storage import Storage
 from factory.core.discover.persistence import slice_lift
 from factory.core.flywheel.monitoring import discover
-from factory.core.learn.judge import labelled_sets
+from factory.core.learn.judge import evaluation_sets
 from factory.core.registry.mlflow_registry import Registry
 from factory_tests.core.toy import toy_spec
 
@@ -70,7 +70,7 @@ def test_next_discovery_writes_the_previous_slices_persistence(plane, tmp_path):
     table = plane.storage.read_parquet("blind_spots/persistence/2015-05.parquet")
     assert list(table["blind_spot_id"]) == [s.id for s in first.blind_spots]
     assert (table["measured_on"] == "2015-04").all()
-    sets = labelled_sets(plane, "2015-05")
+    sets = evaluation_sets(plane, "2015-05")
     errors = model.predict(sets.discovery) != sets.discovery["y"].astype(int).to_numpy()
     expected = [slice_lift(s, sets.discovery, errors, "y") for s in first.blind_spots]
     assert table["persistence"].tolist() == pytest.approx(expected)

@@ -14,8 +14,8 @@ from factory.core.base.profile import profile_reference
 from factory.core.base.storage import Storage
 from factory.core.flywheel.monitoring import champion_training, discover
 from factory.core.flywheel.retraining import train_challenger, train_initial_champion
-from factory.core.learn.judge import labelled_sets
-from factory.core.learn.recipe import train_model
+from factory.core.learn.judge import evaluation_sets
+from factory.core.learn.recipe import train_model, window_rows
 from factory.core.registry.mlflow_registry import Registry
 from factory_tests.core.toy import toy_spec
 
@@ -67,7 +67,9 @@ def test_a_region_the_champion_has_learnt_from_is_no_coverage_gap(loop):
     plane.storage.write_parquet("synthetic/2015-05/none.accepted.parquet", pd.DataFrame())
     challenger = train_challenger(plane, registry, "2015-05", "synthetic/2015-05/none.accepted.parquet", [])
     registry.promote(challenger.version, "2015-05", "test")
-    pd.testing.assert_frame_equal(champion_training(plane, registry), labelled_sets(plane, "2015-05").train)
+    recipe = next(r for r in SPEC.training.recipes if r.name == challenger.recipe)
+    served = window_rows(evaluation_sets(plane, "2015-05").everything, recipe).reset_index(drop=True)
+    pd.testing.assert_frame_equal(champion_training(plane, registry), served)
     discover(plane, registry.load("champion"), "2015-06", registry)
     assert not any("SC" in p for p in coverage_gaps(plane, "2015-06"))  # it trained on 2015-03 and 2015-04
 

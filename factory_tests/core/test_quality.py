@@ -159,14 +159,19 @@ def test_flywheel_gate_rejects_a_memorised_batch_and_writes_its_report(parts, sp
     from factory.core.base.storage import Storage
     from factory.core.base.types import ValidationOutcome
     from factory.core.flywheel.synthesis import fidelity_headline, judge_fidelity
-    from factory.core.learn.judge import LabelledSets
+    from factory.core.learn.judge import EvaluationSets
 
     train, holdout, _ = parts
     plane = DataPlane(Storage(str(tmp_path)), spec)
     memorised = train.assign(adr=train["adr"] + 0.01)
     before = ValidationOutcome("2016-08", rows=len(memorised), passed=True, expectations=10)
     accepted, outcome = judge_fidelity(
-        plane, "2016-08", memorised, before, LabelledSets(train, train.iloc[:0], holdout, "2016-07"), []
+        plane,
+        "2016-08",
+        memorised,
+        before,
+        EvaluationSets("2016-07", train, train.iloc[:0], holdout, train, train.iloc[:0], 0, 0),
+        [],
     )
     assert accepted.empty and outcome.passed is False and outcome.rows_dropped == len(memorised)
     assert any(

@@ -177,7 +177,7 @@ def test_unknown_nested_key_names_the_file_the_block_and_the_allowed_keys(tmp_pa
         load_spec(path)
     message = str(info.value)
     assert message.startswith(str(path)) and "training: unknown key(s) ['n_estimator']" in message
-    assert "allowed: ['holdout_share', 'learning_rate', 'model', 'n_estimators'," in message
+    assert "allowed: ['learning_rate', 'model', 'n_estimators', 'recipes'," in message
 
 
 def test_a_value_outside_a_closed_choice_names_the_key_and_the_allowed_values(tmp_path):
@@ -231,7 +231,7 @@ def test_replace_changes_a_copy_and_checks_it_again():
     assert spec.training.model == "lightgbm" and mlp != spec
     with pytest.raises(SpecError, match=r"hotel.yaml: column\(s\) \['adr'\] are features but also"):
         replace(spec, leakage=(*spec.leakage, "adr"))
-    with pytest.raises(SpecError, match=r"unknown key\(s\) \['trainnig'\]; allowed: \['batch_period',"):
+    with pytest.raises(SpecError, match=r"unknown key\(s\) \['trainnig'\]; allowed: \['baselines', 'batch_period',"):
         replace(spec, trainnig=spec.training)
     with pytest.raises(SpecError, match="TrainingSettings: model: Input should be 'lightgbm' or 'mlp'"):
         replace(spec.training, model="xgboost")

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from factory.core.base.dataset import BATCH
-from factory.core.base.spec import PromotionSettings, replace
+from factory.core.base.spec import PromotionSettings, Recipe, replace
 from factory.core.base.types import BlindSpot, Comparison, Condition, ModelScores
 from factory.core.flywheel.retraining import scores_metrics
-from factory.core.learn.judge import split_holdout
-from factory.core.learn.promotion import decide_promotion, prefer_synthetic
-from factory.core.learn.recipe import recency_weights, train_model
+from factory.core.learn.promotion import gate_verdict, holdout_prefers_synthetic, use_synthetic
+from factory.core.learn.recipe import recency_weights, train_model, window_rows
 from factory.core.learn.scoring import compare_models, score_model
+from factory.core.learn.verdicts import Pooled
 
 
 @pytest.fixture(scope="module")
@@ -96,39 +96,16 @@ def test_training_is_deterministic_for_a_seed(hotel_reference, small_spec, hotel
     np.testing.assert_array_equal(a, b)
 
 
-def test_recency_weights_favour_the_newest_batches(hotel_spec):
+def test_recency_weights_favour_the_newest_batches():
     df = pd.DataFrame({BATCH: ["2015-07", "2015-08", "2015-09", "2015-10", "2015-11", "2015-07"]})
-    spec = replace(hotel_spec, training=replace(hotel_spec.training, recency_batches=2, recency_weight=3.0))
-    assert recency_weights(df, spec).tolist() == [1.0, 1.0, 1.0, 3.0, 3.0, 1.0]
-    none = replace(hotel_spec, training=replace(hotel_spec.training, recency_batches=0))
-    assert recency_weights(df, none).tolist() == [1.0] * 6
+    assert recency_weights(df, Recipe(name="r", recency_batches=2, recency_weight=3.0)).tolist() == [1, 1, 1, 3, 3, 1]
+    assert recency_weights(df, Recipe(name="r")).tolist() == [1.0] * 6
 
 
-# -- split_holdout -------------------------------------------------------------
-
-
-def test_split_holdout_is_disjoint_and_complete(hotel_batch):
-    batch = hotel_batch("2016-08")
-    discovery, holdout = split_holdout(batch, 0.5, seed=7)
-    assert set(discovery.index).isdisjoint(holdout.index)
-    assert sorted(discovery.index.append(holdout.index)) == list(batch.index)
-    assert 0.4 < len(holdout) / len(batch) < 0.6
-
-
-def test_split_holdout_is_deterministic_for_a_seed(hotel_batch):
-    batch = hotel_batch("2016-08")
-    d1, h1 = split_holdout(batch, 0.5, seed=7)
-    d2, h2 = split_holdout(batch, 0.5, seed=7)
-    _, h3 = split_holdout(batch, 0.5, seed=8)
-    assert list(h1.index) == list(h2.index)
-    assert list(d1.index) == list(d2.index)
-    assert list(h1.index) != list(h3.index)
-
-
-def test_split_holdout_share_extremes(hotel_batch):
-    batch = hotel_batch("2016-08").head(100)
-    assert len(split_holdout(batch, 0.0)[1]) == 0
-    assert len(split_holdout(batch, 1.0)[0]) == 0
+def test_a_recipe_window_keeps_only_the_newest_batches():
+    df = pd.DataFrame({BATCH: ["2015-07", "2015-08", "2015-09", "2015-10", "2015-07"]})
+    assert window_rows(df, Recipe(name="w", window=2))[BATCH].tolist() == ["2015-09", "2015-10"]
+    assert len(window_rows(df, Recipe(name="all"))) == 5
 
 
 # -- promotion and the ablation ------------------------------------------------
@@ -156,48 +133,26 @@ def diff(auc, bs_auc, low=None, bs_low=None):
 
 @pytest.fixture()
 def spec(hotel_spec):
-    return replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_margin=0.0))
+    return replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005))
 
 
-def test_worse_challenger_is_refused(spec):
-    promote, reason = decide_promotion(diff(-0.03, -0.05), spec)
-    assert promote is False
-    assert reason.startswith("champion kept")
+def test_a_newer_challenger_is_served_unless_the_holdout_shows_it_worse(spec):
+    promote, reason = gate_verdict(diff(0.01, 0.03), spec)
+    assert promote is True and reason.startswith("challenger served") and "+0.0100" in reason
+    assert gate_verdict(diff(-0.004, -0.05), spec)[0] is True  # within the tolerance overall
+    promote, reason = gate_verdict(diff(-0.03, 0.05), spec)
+    assert promote is False and reason.startswith("champion kept")
 
 
-def test_better_challenger_is_promoted(spec):
-    promote, reason = decide_promotion(diff(0.01, 0.03), spec)
-    assert promote is True
-    assert reason.startswith("challenger wins")
-    assert "+0.0300" in reason and "+0.0100" in reason
-
-
-def test_challenger_within_tolerance_overall_and_better_in_blind_spots_wins(spec):
-    assert decide_promotion(diff(-0.003, 0.05), spec)[0] is True
-
-
-def test_challenger_losing_too_much_overall_is_refused_despite_blind_spots(spec):
-    assert decide_promotion(diff(-0.01, 0.15), spec)[0] is False
-
-
-def test_blind_spot_gain_inside_the_noise_is_not_a_gain(spec):
-    assert decide_promotion(diff(0.02, 0.005, bs_low=-0.01), spec)[0] is False
-
-
-def test_blind_spot_margin_is_required(hotel_spec):
-    spec = replace(hotel_spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_margin=0.02))
-    assert decide_promotion(diff(0.0, 0.015), spec)[0] is False
-    assert decide_promotion(diff(0.0, 0.03), spec)[0] is True
-
-
-def test_without_blind_spot_rows_the_overall_gain_must_be_significant(spec):
-    promote, reason = decide_promotion(diff(0.02, None), spec)
-    assert promote is True and "no blind-spot rows" in reason
-    assert decide_promotion(diff(0.005, None, low=-0.002), spec)[0] is False
+def test_a_blind_spot_tolerance_when_set_also_guards(spec):
+    guarded = replace(spec, promotion=PromotionSettings(auc_tolerance=0.005, blind_spot_tolerance=0.02))
+    assert gate_verdict(diff(0.0, -0.01), guarded)[0] is True
+    assert gate_verdict(diff(0.0, -0.03), guarded)[0] is False
+    assert gate_verdict(diff(0.0, -0.03), spec)[0] is True  # unset: reported, not judged
 
 
 def test_single_class_holdout_keeps_the_champion(spec):
-    promote, reason = decide_promotion(diff(None, None), spec)
+    promote, reason = gate_verdict(diff(None, None), spec)
     assert promote is False and "single class" in reason
 
 
@@ -226,20 +181,31 @@ def test_gate_refuses_a_worse_challenger_and_accepts_a_better_one_on_real_data(
         ),
     )
     worse = compare_models(noise, model, holdout, small_spec, spots, rounds=100)
-    assert decide_promotion(worse, small_spec)[0] is False
+    assert gate_verdict(worse, small_spec)[0] is False
     assert worse.auc_diff < 0 and worse.auc_diff_high < 0
     better = compare_models(model, noise, holdout, small_spec, spots, rounds=100)
-    assert decide_promotion(better, small_spec)[0] is True
+    assert gate_verdict(better, small_spec)[0] is True
 
 
-def test_prefer_synthetic_needs_a_blind_spot_gain_within_tolerance(spec):
+def test_the_holdout_prefers_synthetic_rows_only_for_a_blind_spot_gain_within_tolerance(spec):
     real_only = scores(0.88, 0.75, "real_only")
-    assert prefer_synthetic(scores(0.879, 0.78, "with_synthetic"), real_only, spec) is True
-    assert prefer_synthetic(scores(0.87, 0.78, "with_synthetic"), real_only, spec) is False  # costs too much overall
-    assert prefer_synthetic(scores(0.89, 0.75, "with_synthetic"), real_only, spec) is False  # no blind-spot gain
-    assert prefer_synthetic(scores(0.89, 0.74, "with_synthetic"), real_only, spec) is False
-    assert prefer_synthetic(scores(0.88, 0.60), scores(0.88, None), spec) is True  # any AUC beats none
-    assert prefer_synthetic(scores(0.88, None), scores(0.88, None), spec) is False
+    assert holdout_prefers_synthetic(scores(0.879, 0.78, "with_synthetic"), real_only, spec) is True
+    assert holdout_prefers_synthetic(scores(0.87, 0.78, "with_synthetic"), real_only, spec) is False  # costs overall
+    assert holdout_prefers_synthetic(scores(0.89, 0.75, "with_synthetic"), real_only, spec) is False  # no spot gain
+    assert holdout_prefers_synthetic(scores(0.88, 0.60), scores(0.88, None), spec) is True  # any AUC beats none
+
+
+def test_synthetic_rows_are_used_as_the_spec_says(spec):
+    sure, unsure, none = Pooled(8, 0.004, 0.001, 0.007), Pooled(8, 0.001, -0.002, 0.004), Pooled(1, 0.01, None, None)
+    pooled_spec = replace(spec, synthesis=replace(spec.synthesis, use="pooled"))
+    assert use_synthetic(False, sure, pooled_spec)[0] is True  # pooled evidence wins over one noisy holdout
+    assert use_synthetic(True, unsure, pooled_spec)[0] is False
+    assert use_synthetic(True, none, pooled_spec)[0] is False  # no interval yet
+    holdout_spec = replace(spec, synthesis=replace(spec.synthesis, use="holdout"))
+    assert use_synthetic(True, unsure, holdout_spec)[0] is True
+    both = replace(spec, synthesis=replace(spec.synthesis, use="both"))
+    assert use_synthetic(True, sure, both)[0] is True and use_synthetic(False, sure, both)[0] is False
+    assert "pooled over 8 cycles" in use_synthetic(True, sure, pooled_spec)[1]
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ blind_spots/<batch>.parquet      slices found when the batch landed
 plans/<batch>/<run>.json         the generation plan: rows and label mix per slice, and why (never overwritten)
 synthetic/<batch>/<run>.parquet  generated rows (never overwritten) and accepted rows
 evaluation/<batch>.json          gate and backtest scores (+ .parquet tidy, .baselines.json)
+judge/<batch>.json               the cycle's verdict: what the gate said and did, what the next batch showed
 generators/<key>.*               fitted generators and generator choices, by content hash
 reports/flywheel/cycles/<batch>.json   one record per cycle, for the flywheel report
 registry/ledger.parquet          every move of the champion alias
@@ -238,6 +239,14 @@ class DataPlane:
     def baselines(self, batch_id: str) -> dict | None:
         key = f"evaluation/{batch_id}.baselines.json"
         return self.storage.read_json(key) if self.storage.exists(key) else None
+
+    # -- the judge's record: one verdict per cycle ------------------------------------------
+    def write_verdict(self, batch_id: str, verdict: dict) -> str:
+        return self.storage.write_json(f"judge/{batch_id}.json", verdict)
+
+    def verdicts(self) -> list[dict]:
+        """Every recorded verdict, oldest first."""
+        return [self.storage.read_json(k) for k in self.storage.list("judge") if k.endswith(".json")]
 
     # -- the flywheel report's cycle records -------------------------------------------
     def write_cycle(self, record: dict) -> str:

@@ -114,21 +114,73 @@ class SynthesisSettings(_Frozen):
     epochs: int = 50  # autoregressive / ctgan / tvae: at most this many epochs ...
     max_fit_seconds: float = 600.0  # ... and about this long to fit both classes
     max_sample_seconds: float = 60.0  # ctgan / tvae only: rejection budget per slice and class
+    # what lets the challenger use the accepted rows: the paired differences (with minus without them, on each
+    # cycle's honest holdout) pooled over cycles with a 95% interval above zero, this cycle's holdout, or both
+    use: Literal["pooled", "holdout", "both"] = "pooled"
+
+
+class Recipe(_Frozen):
+    """One way to train a challenger. The judge scores every recipe on its honest holdout
+    each cycle and the best becomes the challenger: the best window moves from month to month."""
+
+    name: str = Field(min_length=1)
+    window: Annotated[int, Field(ge=1)] | None = None  # only the newest this many labelled batches; None: all
+    recency_batches: Count = 0  # the newest this many batches weigh recency_weight, the rest 1
+    recency_weight: float = Field(1.0, gt=0)
+    class_weight: Literal["balanced", "none"] = "balanced"  # balanced: a 0.5 threshold is the prior-corrected one
+
+
+RECENCY = Recipe(name="recency", recency_batches=3, recency_weight=3.0)  # FINDINGS.md's R: all history, newest x3
+DEFAULT_RECIPES = (
+    RECENCY,
+    Recipe(name="last3", window=3),
+    Recipe(name="last6", window=6),
+    Recipe(name="last12", window=12),
+)
 
 
 class TrainingSettings(_Frozen):
     model: ModelName = "lightgbm"  # or "mlp": a torch MLP with categorical embeddings
-    recency_batches: int = 3  # the newest labelled batches get recency_weight
-    recency_weight: float = 3.0
-    holdout_share: float = 0.5  # share of the newest labelled batch kept for the gate only
+    # the candidate recipes the judge chooses among; the first is the default (the first champion)
+    recipes: tuple[Recipe, ...] = Field(DEFAULT_RECIPES, min_length=1)
     synthetic_weight: float = 1.0
     n_estimators: int = 300
     learning_rate: float = 0.05
 
+    @field_validator("recipes")
+    @classmethod
+    def _unique_names(cls, recipes: tuple[Recipe, ...]) -> tuple[Recipe, ...]:
+        names = [r.name for r in recipes]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"recipe name(s) {dupes} are used twice")
+        return recipes
+
+
+class JudgeSettings(_Frozen):
+    """The honest judge (learn.judge): the newest labelled batch's later part, in time
+    order, judges candidates trained on everything before it; the winner is then refitted
+    on everything to serve. The judge keeps its record against the next batch and, when
+    the record says it does not predict, the best simple policy decides instead."""
+
+    holdout_share: Share = 0.5  # the newest labelled batch's last share, in time order, judges
+    gap_share: Share = 0.0  # the rows just before the holdout train nothing and judge nothing (neighbours repeat)
+    agreement_floor: Share = 0.6  # the gate is trusted while its verdicts had the next batch's sign this often ...
+    min_record: Count = 4  # ... over at least this many decisive cycles (fewer: too early to tell, it is trusted)
+    decisive_diff: float = Field(
+        0.005, ge=0
+    )  # a cycle is decisive when the two models differ by more on the next batch
+
+
+class BaselineSettings(_Frozen):
+    enabled: bool = False  # train and score the baselines every cycle (the benchmark turns them on; slow)
+
 
 class PromotionSettings(_Frozen):
-    auc_tolerance: float = 0.005  # challenger may lose at most this much overall ROC AUC
-    blind_spot_margin: float = 0.0  # and must gain at least this on blind-spot ROC AUC
+    """The challenger is newer: it is served unless the honest holdout shows it worse than
+    the champion (learn.promotion says why, with the measurement)."""
+
+    auc_tolerance: float = Field(0.005, ge=0)  # by more than this overall ROC AUC ...
+    blind_spot_tolerance: float | None = None  # ... or by more than this inside the blind spots (None: reported only)
 
 
 class GateSettings(_Frozen):
@@ -160,7 +212,7 @@ class GateSettings(_Frozen):
 
 
 _EMPTY_IS_DEFAULT = ("numeric", "categorical", "ids", "leakage", "pii", "rules", "integer")
-_EMPTY_IS_DEFAULT += ("drift", "blind_spots", "synthesis", "training", "promotion", "gate")
+_EMPTY_IS_DEFAULT += ("drift", "blind_spots", "synthesis", "training", "judge", "baselines", "promotion", "gate")
 
 
 class DatasetSpec(_Frozen):
@@ -183,6 +235,8 @@ class DatasetSpec(_Frozen):
     blind_spots: BlindSpotSettings = BlindSpotSettings()
     synthesis: SynthesisSettings = SynthesisSettings()
     training: TrainingSettings = TrainingSettings()
+    judge: JudgeSettings = JudgeSettings()
+    baselines: BaselineSettings = BaselineSettings()
     promotion: PromotionSettings = PromotionSettings()
     gate: GateSettings = GateSettings()
     spec_path: str = ""  # set by load_spec, never written in the file

@@ -20,8 +20,9 @@ from factory.core.discover.error_slices import find_blind_spots
 from factory.core.discover.persistence import blind_spot_table, persistence_table
 from factory.core.discover.scan import SliceSearch
 from factory.core.flywheel.retraining import LOG
-from factory.core.learn.judge import initial_training, labelled_sets
+from factory.core.learn.judge import evaluation_sets, initial_training
 from factory.core.learn.model import Classifier
+from factory.core.learn.recipe import window_rows
 from factory.core.monitor.drift import domain_classifier, fast_drift, prediction_drift
 from factory.core.monitor.estimation import estimate_for
 from factory.core.monitor.evidently_report import detect_drift, drift_table
@@ -72,8 +73,8 @@ def monitor(plane: DataPlane, champion: Classifier, batch_id: str) -> Monitoring
 def champion_training(plane: DataPlane, registry: Registry) -> pd.DataFrame:
     """The real rows the champion was trained on, rebuilt from what its MLflow run
     recorded rather than kept as a copy: the initial champion's reference minus its last
-    batch (checked by row count), a challenger's `labelled_sets(batch_id).train` (checked
-    by content hash). Without that provenance (a model logged outside the loop, rows that
+    batch (checked by row count), a challenger's recipe window of every row labelled in
+    its cycle (checked by content hash). Without that provenance (a model logged outside the loop, rows that
     changed since) the reference period stands in, with a warning.
 
     Real rows only, not the accepted synthetic rows a challenger may also have used: they
@@ -86,9 +87,11 @@ def champion_training(plane: DataPlane, registry: Registry) -> pd.DataFrame:
         if run.get("rows") == str(len(rows)):
             return rows.reset_index(drop=True)
     elif "batch_id" in run:
-        rows = labelled_sets(plane, run["batch_id"]).train
-        if run.get("factory.real_hash") == content_hash(rows):
-            return rows
+        recipes = {r.name: r for r in plane.spec.training.recipes}
+        if run.get("recipe") in recipes:
+            rows = window_rows(evaluation_sets(plane, run["batch_id"]).everything, recipes[run["recipe"]])
+            if run.get("factory.real_hash") == content_hash(rows):
+                return rows.reset_index(drop=True)
     LOG.warning(
         "champion version %s: no recorded training set matches its run; "
         "blind spots compare with the reference period instead",
@@ -98,12 +101,12 @@ def champion_training(plane: DataPlane, registry: Registry) -> pd.DataFrame:
 
 
 def discover(plane: DataPlane, champion: Classifier, batch_id: str, registry: Registry) -> SliceSearch:
-    """Error slices of the champion on the newest labelled batch (discovery half), the
+    """Error slices of the champion on the newest labelled batch (before its holdout), the
     previous batch's slices' persistence there, and the newest batch's label-free spots.
     A slice's `train_support` and the coverage gaps count the rows the champion was
     trained on, not the reference period: the loop has taught it more since."""
     training = champion_training(plane, registry)
-    sets = labelled_sets(plane, batch_id)
+    sets = evaluation_sets(plane, batch_id)
     errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
     history = plane.blind_spot_history(before=batch_id)
     search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=training, history=history)

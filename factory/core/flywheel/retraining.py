@@ -1,6 +1,7 @@
-"""Cycle steps that learn: the first champion, the challenger (with and without the
-accepted synthetic rows), its evaluation on real rows only, the promotion decision and
-the baselines it is compared with."""
+"""Cycle steps that learn: the first champion; the challenger (the recipe the honest
+holdout prefers, with or without the accepted synthetic rows, refitted on every labelled
+row to serve); its backtest; the promotion decision with the judge's own record; and the
+baselines it is compared with. learn.judge builds every set these steps use."""
 
 from __future__ import annotations
 
@@ -11,17 +12,13 @@ import pandas as pd
 
 from factory.core.base.dataset import BATCH, content_hash
 from factory.core.base.plane import DataPlane
-from factory.core.base.spec import DatasetSpec
-from factory.core.base.types import (
-    BlindSpot,
-    Comparison,
-    ModelScores,
-)
+from factory.core.base.types import BlindSpot, Comparison, ModelScores
 from factory.core.learn.baselines import train_baselines
-from factory.core.learn.judge import initial_training, labelled_sets
-from factory.core.learn.promotion import decide_promotion, prefer_synthetic
-from factory.core.learn.recipe import train_model
+from factory.core.learn.judge import evaluation_sets, initial_training
+from factory.core.learn.promotion import gate_verdict, holdout_prefers_synthetic, use_synthetic
+from factory.core.learn.recipe import train_model, train_recipe, window_rows
 from factory.core.learn.scoring import compare_models, score_model
+from factory.core.learn.verdicts import Verdict, choose_policy, gate_record, pooled
 from factory.core.registry.mlflow_registry import Registry
 from factory.core.synth.choice import untargeted_rows
 
@@ -48,97 +45,125 @@ def train_initial_champion(plane: DataPlane, registry: Registry) -> str:
 
 @dataclass(frozen=True)
 class Challenger:
+    """The cycle's challenger: which recipe the holdout chose among the candidates, whether
+    it uses the synthetic rows and why, and its gate scores (the judged fit against the
+    champion on the holdout). The registered version is that recipe refitted on every
+    labelled row up to the newest labelled batch."""
+
     version: str
     run_id: str
+    recipe: str
+    candidates: tuple[dict, ...]  # every recipe's holdout ROC AUC (overall, blind spots)
     uses_synthetic: bool
-    synthetic_rows: int
-    with_synthetic: dict
-    real_only: dict
+    synthetic_rows: int  # accepted rows offered
+    synthetic_reason: str
+    synthetic_diff: float | None  # with minus without them, blind-spot ROC AUC on this holdout
+    synthetic_auc_diff: float | None  # the same, overall
+    gate_champion: ModelScores
+    gate_challenger: ModelScores
+    comparison: Comparison  # challenger minus champion on the holdout, paired intervals
+    holdout_rows: int
+    copies_dropped: int  # holdout rows that copied a training row
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
 def train_challenger(
     plane: DataPlane, registry: Registry, batch_id: str, accepted_key: str, spots: list[BlindSpot]
 ) -> Challenger:
-    """Train twice on the same recipe, with and without the accepted synthetic rows;
-    keep the better on the real holdout (the ablation), log it to MLflow."""
+    """Every candidate recipe trained on the judge's training rows and scored on its
+    holdout; the best, with and without the accepted synthetic rows (the ablation, decided
+    on the evidence pooled over cycles as the spec says); the winner refitted on every
+    labelled row, logged to MLflow and registered."""
     spec = plane.spec
-    sets = labelled_sets(plane, batch_id)
+    sets = evaluation_sets(plane, batch_id)
+    champion = registry.load("champion")
+    judged, candidates = {}, []
+    for recipe in spec.training.recipes:
+        judged[recipe.name] = train_recipe(sets.train, spec, recipe)
+        s = score_model(recipe.name, judged[recipe.name], sets.holdout, spec, spots, rounds=0)
+        candidates.append(dict(recipe=recipe.name, auc=s.auc, bs_auc=s.bs_auc))
+    best = max(candidates, key=lambda c: -1.0 if c["auc"] is None else c["auc"])  # first wins a tie
+    recipe = next(r for r in spec.training.recipes if r.name == best["recipe"])
+    model = judged[recipe.name]
+
     synthetic = plane.storage.read_parquet(accepted_key)
-    real_only = train_model(sets.train, spec)
-    real_scores = score_model("real_only", real_only, sets.holdout, spec, spots)
+    use, reason, diff, auc_diff = False, "no synthetic rows accepted", None, None
     if len(synthetic):
-        augmented = train_model(sets.train, spec, synthetic=synthetic)
-        aug_scores = score_model("with_synthetic", augmented, sets.holdout, spec, spots)
-        use = prefer_synthetic(aug_scores, real_scores, spec)
-    else:
-        augmented, aug_scores, use = None, None, False
-    model = augmented if use else real_only
-    metrics = {f"real_only_{k}": v for k, v in asdict(real_scores).items() if isinstance(v, float)}
-    if aug_scores:
-        metrics.update({f"with_synthetic_{k}": v for k, v in asdict(aug_scores).items() if isinstance(v, float)})
+        augmented = train_recipe(sets.train, spec, recipe, synthetic=synthetic)
+        real_only = score_model("real_only", model, sets.holdout, spec, spots, rounds=0)
+        with_rows = score_model("with_synthetic", augmented, sets.holdout, spec, spots, rounds=0)
+        diff, auc_diff = _diff(with_rows.bs_auc, real_only.bs_auc), _diff(with_rows.auc, real_only.auc)
+        evidence = pooled([v.synthetic_diff for v in plane_verdicts(plane, before=batch_id)] + [diff])
+        use, reason = use_synthetic(holdout_prefers_synthetic(with_rows, real_only, spec), evidence, spec)
+        model = augmented if use else model
+
+    gate_champion = score_model("champion", champion, sets.holdout, spec, spots)
+    gate_challenger = score_model("challenger", model, sets.holdout, spec, spots)
+    comparison = compare_models(model, champion, sets.holdout, spec, spots)
+    served_rows = window_rows(sets.everything, recipe)
+    served = train_recipe(sets.everything, spec, recipe, synthetic=synthetic if use else None)
     run_id, version = registry.log_model_run(
-        model,
+        served,
         f"challenger-{batch_id}",
         params=dict(
             batch_id=batch_id,
             newest_labelled=sets.newest,
-            train_rows=len(sets.train),
+            recipe=recipe.name,
+            train_rows=len(served_rows),
+            holdout_rows=len(sets.holdout),
+            holdout_copies_dropped=sets.copies_dropped,
             synthetic_rows=len(synthetic) if use else 0,
             uses_synthetic=use,
-            recency_batches=spec.training.recency_batches,
-            recency_weight=spec.training.recency_weight,
             blind_spots=",".join(s.id for s in spots),
         ),
-        metrics=metrics,
+        metrics={f"candidate.{c['recipe']}.{k}": c[k] for c in candidates for k in ("auc", "bs_auc")},
         tags={
             "factory.batch": batch_id,
-            "factory.real_hash": content_hash(sets.train),
+            "factory.real_hash": content_hash(served_rows),
             "factory.synthetic_batch": accepted_key if use else "",
         },
-        example=sets.train[list(spec.features)],
+        example=served_rows[list(spec.features)],
         inputs={
-            "training": sets.train[list(spec.features) + [spec.target]],
+            "training": served_rows[list(spec.features) + [spec.target]],
             "evaluation": sets.holdout[list(spec.features) + [spec.target]],
         },
     )
     return Challenger(
-        version, run_id, use, len(synthetic), asdict(aug_scores) if aug_scores else {}, asdict(real_scores)
-    )
+        version, run_id, recipe.name, tuple(candidates), use, len(synthetic), reason, diff, auc_diff,
+        gate_champion, gate_challenger, comparison, len(sets.holdout), sets.copies_dropped,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Evaluation:
     champion_version: str
     challenger_version: str
-    gate_champion: ModelScores
+    gate_champion: ModelScores  # on the holdout: the champion and the challenger's judged fit
     gate_challenger: ModelScores
-    backtest_champion: ModelScores | None
+    backtest_champion: ModelScores | None  # on batch t, once labelled: the champion and the served challenger
     backtest_challenger: ModelScores | None
     comparison: Comparison  # challenger minus champion on the gate's holdout, paired intervals
 
 
 def evaluate(
-    plane: DataPlane, registry: Registry, batch_id: str, challenger_version: str, spots: list[BlindSpot]
+    plane: DataPlane, registry: Registry, batch_id: str, challenger: Challenger, spots: list[BlindSpot]
 ) -> Evaluation:
-    """Champion vs challenger on the real holdout (the gate) and on batch t (the backtest)."""
+    """The challenger's gate scores beside the backtest: champion and served challenger
+    on batch t itself, real rows only."""
     spec = plane.spec
-    sets = labelled_sets(plane, batch_id)
+    backtest = evaluation_sets(plane, batch_id).backtest
     champion_version = registry.version_of("champion")
-    champion, challenger = registry.load("champion"), registry.load(challenger_version)
-    current = plane.validated(batch_id)
-    current = current[current[spec.target].notna()]
-    backtest = (lambda name, m: score_model(name, m, current, spec, spots)) if len(current) else (lambda *_: None)
+    models = {"champion": registry.load("champion"), "challenger": registry.load(challenger.version)}
+    scored = {k: score_model(k, m, backtest, spec, spots) if len(backtest) else None for k, m in models.items()}
     result = Evaluation(
-        champion_version,
-        challenger_version,
-        score_model("champion", champion, sets.holdout, spec, spots),
-        score_model("challenger", challenger, sets.holdout, spec, spots),
-        backtest("champion", champion),
-        backtest("challenger", challenger),
-        compare_models(challenger, champion, sets.holdout, spec, spots),
-    )
+        champion_version, challenger.version, challenger.gate_champion, challenger.gate_challenger,
+        scored["champion"], scored["challenger"], challenger.comparison,
+    )  # fmt: skip
     registry.log_metrics(
-        challenger_version,
+        challenger.version,
         {
             **scores_metrics("gate.champion", result.gate_champion),
             **scores_metrics("gate.challenger", result.gate_challenger),
@@ -159,84 +184,91 @@ def scores_metrics(prefix: str, scores: ModelScores | None) -> dict[str, float |
     out = {f"{prefix}.{k}": v for k, v in asdict(scores).items() if k not in ("model", "spots")}
     for spot in scores.spots:
         key = f"{prefix}.spot.{spot.blind_spot_id}.{spot.metric}"
-        out.update(
-            {f"{key}.{k}": v for k, v in asdict(spot).items() if k not in ("blind_spot_id", "metric", "predicate")}
-        )
+        skip = ("blind_spot_id", "metric", "predicate")
+        out.update({f"{key}.{k}": v for k, v in asdict(spot).items() if k not in skip})
     return out
+
+
+TABLE_COLUMNS = ["batch_id", "eval_set", "role", "model_version", "rows", "auc", "f1", "recall", "bs_rows", "bs_auc"]
+TABLE_COLUMNS += ["bs_f1"]
 
 
 def evaluation_table(result: Evaluation, batch_id: str) -> pd.DataFrame:
     """The evaluation as tidy rows (one per set and model), for the warehouse."""
     versions = {"champion": result.champion_version, "challenger": result.challenger_version}
-    rows = [
-        dict(
-            batch_id=batch_id,
-            eval_set=eval_set,
-            role=role,
-            model_version=versions[role],
-            **{k: getattr(m, k) for k in ("rows", "auc", "f1", "recall", "bs_rows", "bs_auc", "bs_f1")},
-        )
-        for eval_set, role, m in (
-            ("gate", "champion", result.gate_champion),
-            ("gate", "challenger", result.gate_challenger),
-            ("backtest", "champion", result.backtest_champion),
-            ("backtest", "challenger", result.backtest_challenger),
-        )
-        if m is not None
-    ]
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "batch_id",
-            "eval_set",
-            "role",
-            "model_version",
-            "rows",
-            "auc",
-            "f1",
-            "recall",
-            "bs_rows",
-            "bs_auc",
-            "bs_f1",
-        ],
+    scored = (
+        ("gate", "champion", result.gate_champion),
+        ("gate", "challenger", result.gate_challenger),
+        ("backtest", "champion", result.backtest_champion),
+        ("backtest", "challenger", result.backtest_challenger),
     )
+    rows = [
+        dict(batch_id=batch_id, eval_set=s, role=role, model_version=versions[role],
+             **{k: getattr(m, k) for k in TABLE_COLUMNS[4:]})
+        for s, role, m in scored
+        if m is not None
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     return frame.astype(dict.fromkeys(("auc", "f1", "recall", "bs_auc", "bs_f1"), "float64"))
 
 
-def gate_decision(spec: DatasetSpec, evaluation: Evaluation) -> tuple[bool, str]:
-    return decide_promotion(evaluation.comparison, spec)
+def plane_verdicts(plane: DataPlane, before: str) -> list[Verdict]:
+    """The recorded verdicts of cycles before `before` (oldest first)."""
+    return [Verdict(**v) for v in plane.verdicts() if v["batch"] < before]
 
 
-def promote_if_better(plane: DataPlane, registry: Registry, batch_id: str, evaluation: Evaluation) -> tuple[bool, str]:
-    promote, reason = gate_decision(plane.spec, evaluation)
-    if promote:
-        registry.promote(
-            evaluation.challenger_version,
-            batch_id,
-            reason,
-            metrics={"gate_auc": evaluation.gate_challenger.auc, "gate_bs_auc": evaluation.gate_challenger.bs_auc},
-        )
-    return promote, reason
+def decide(plane: DataPlane, batch_id: str, challenger: Challenger, evaluation: Evaluation) -> Verdict:
+    """The gate's verdict, and whether it decides: the judge's record is read only for
+    cycles whose next batch was labelled before this one (causal)."""
+    spec = plane.spec
+    sets = evaluation_sets(plane, batch_id)
+    gate_promote, reason = gate_verdict(challenger.comparison, spec)
+    record = gate_record([v for v in plane_verdicts(plane, before=batch_id) if v.batch <= sets.newest], spec.judge)
+    policy, why = choose_policy(record, spec.judge)
+    promoted = {"gate": gate_promote, "always": True, "keep": False}[policy]
+    if policy != "gate":
+        reason = f"{'challenger served' if promoted else 'champion kept'}: {why}; the gate said: {reason}"
+    back = (
+        _diff(evaluation.backtest_challenger.auc, evaluation.backtest_champion.auc)
+        if evaluation.backtest_champion is not None and evaluation.backtest_challenger is not None
+        else None
+    )
+    c = challenger.comparison
+    return Verdict(
+        batch=batch_id, newest=sets.newest, recipe=challenger.recipe, champion_version=evaluation.champion_version,
+        challenger_version=challenger.version, gate_diff=c.auc_diff, gate_low=c.auc_diff_low,
+        gate_high=c.auc_diff_high, gate_promote=gate_promote, promoted=promoted, policy=policy, reason=reason,
+        synthetic_rows=challenger.synthetic_rows, synthetic_diff=challenger.synthetic_diff,
+        synthetic_auc_diff=challenger.synthetic_auc_diff, synthetic_used=challenger.uses_synthetic,
+        backtest_diff=back,
+    )  # fmt: skip
+
+
+def promote_if_better(
+    plane: DataPlane, registry: Registry, batch_id: str, challenger: Challenger, evaluation: Evaluation
+) -> Verdict:
+    """Move the `champion` alias when the verdict says so, and record the verdict."""
+    verdict = decide(plane, batch_id, challenger, evaluation)
+    if verdict.promoted:
+        metrics = {"gate_auc": evaluation.gate_challenger.auc, "gate_bs_auc": evaluation.gate_challenger.bs_auc}
+        registry.promote(evaluation.challenger_version, batch_id, verdict.reason, metrics=metrics)
+    plane.write_verdict(batch_id, asdict(verdict))
+    return verdict
 
 
 def run_baselines(
     plane: DataPlane, registry: Registry, batch_id: str, spots: list[BlindSpot], offered_rows: int, cycle_version: str
 ) -> dict[str, dict]:
-    """Every baseline scored on the gate's holdout and on the backtest batch, the same
-    real rows the champion and challenger are judged on; logged to the cycle's run (the
-    challenger's, `cycle_version`) as `baseline.<name>.<set>.<metric>`."""
+    """Every baseline trained on the rows the served challenger was refitted on and scored
+    on the backtest batch (the holdout would judge models that trained on it); logged to the
+    cycle's run (the challenger's, `cycle_version`) as `baseline.<name>.backtest.<metric>`."""
     spec = plane.spec
-    sets = labelled_sets(plane, batch_id)
+    sets = evaluation_sets(plane, batch_id)
     untargeted = untargeted_rows(sets.train, offered_rows, spec, plane.profile(), cycle=batch_id)
-    models = train_baselines(sets.train, spec, plane.profile(), untargeted)
+    models = train_baselines(sets.everything, spec, untargeted)
     models["frozen"] = registry.load(registry.first_version())
-    current = plane.validated(batch_id)
-    current = current[current[spec.target].notna()]
     scored = {
-        name: {
-            "gate": score_model(name, model, sets.holdout, spec, spots),
-            "backtest": score_model(name, model, current, spec, spots) if len(current) else None,
-        }
+        name: {"backtest": score_model(name, model, sets.backtest, spec, spots) if len(sets.backtest) else None}
         for name, model in sorted(models.items())
     }
     registry.log_metrics(

@@ -14,7 +14,7 @@ from factory.core.base.types import (
     plain,
 )
 from factory.core.gate.synthetic import gate_synthetic
-from factory.core.learn.judge import LabelledSets, labelled_sets
+from factory.core.learn.judge import EvaluationSets, evaluation_sets
 from factory.core.synth.choice import generate, generator_choice
 from factory.core.synth.plan import GenerationPlan, plan_generation
 
@@ -32,13 +32,13 @@ class SyntheticBatch:
 def plan_synthesis(plane: DataPlane, batch_id: str, spots: list[BlindSpot], run_id: str) -> tuple[GenerationPlan, str]:
     """The generation plan for the blind spots, kept as plans/<batch>/<run>.json (never
     overwritten). Returns (plan, its uri)."""
-    result = plan_generation(spots, len(labelled_sets(plane, batch_id).train), plane.spec)
+    result = plan_generation(spots, len(evaluation_sets(plane, batch_id).train), plane.spec)
     return result, plane.write_plan(batch_id, run_id, plain(result.as_dict()))
 
 
 def synthesize(plane: DataPlane, batch_id: str, plan: GenerationPlan, run_id: str) -> SyntheticBatch:
     """Rows for the plan's requests; the plan is kept beside them as lineage."""
-    sets = labelled_sets(plane, batch_id)
+    sets = evaluation_sets(plane, batch_id)
     rows, failures = generate(
         sets.train, plan.requests, plane.spec, plane.profile(), cycle=batch_id, plane=plane
     )  # fitted generators cached
@@ -58,7 +58,7 @@ class GateResult:
 def gate(plane: DataPlane, batch_id: str, synthetic: SyntheticBatch, spots: list[BlindSpot]) -> GateResult:
     """Row checks, then fidelity and privacy. Rows that fail are dropped; a batch that
     fails fidelity or privacy is rejected whole, and the cycle goes on real-only."""
-    sets = labelled_sets(plane, batch_id)
+    sets = evaluation_sets(plane, batch_id)
     rows = plane.storage.read_parquet(synthetic.key)
     accepted, outcome = gate_synthetic(batch_id, rows, sets.train, plane.spec, plane.profile(), spots)
     structural = outcome.passed
@@ -75,7 +75,7 @@ def judge_fidelity(
     batch_id: str,
     accepted: pd.DataFrame,
     outcome: ValidationOutcome,
-    sets: LabelledSets,
+    sets: EvaluationSets,
     spots: list[BlindSpot],
 ) -> tuple[pd.DataFrame, ValidationOutcome]:
     """Fidelity and privacy against the real rows of the same slices (holdout: the

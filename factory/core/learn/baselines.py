@@ -5,6 +5,8 @@ future data, or say so.
 - frozen: the first champion, never retrained;
 - real_only: retrained on all labelled rows with class weights, no recency weights;
 - recency: the same plus recency weights (FINDINGS.md's R, the bar to beat);
+- last3, last6, last12: only the newest 3, 6 or 12 batches (fixed windows: with the two
+  above, the fixed recipes the factory's per-cycle choice is compared with in hindsight);
 - smote: SMOTE-NC oversampling of the minority class (imbalanced-learn), recency-weighted;
 - untargeted: recency + as many synthetic rows as the challenger was offered, drawn
   from the same generator but not aimed at the blind spots.
@@ -15,12 +17,12 @@ from __future__ import annotations
 import pandas as pd
 
 from factory.core.base.dataset import BATCH
-from factory.core.base.spec import DatasetSpec
-from factory.core.base.types import ReferenceProfile
+from factory.core.base.spec import RECENCY, DatasetSpec, Recipe
 from factory.core.learn.model import Classifier
-from factory.core.learn.recipe import train_model
+from factory.core.learn.recipe import UNWEIGHTED, train_recipe
 
-BASELINES = ("frozen", "real_only", "recency", "smote", "untargeted")
+FIXED_RECIPES = (UNWEIGHTED, RECENCY, *(Recipe(name=f"last{n}", window=n) for n in (3, 6, 12)))
+BASELINES = ("frozen", *(r.name for r in FIXED_RECIPES), "smote", "untargeted")
 MISSING = "__missing__"
 
 
@@ -51,14 +53,12 @@ def smote_rows(train: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> pd.Data
 
 
 def train_baselines(
-    train: pd.DataFrame, spec: DatasetSpec, profile: ReferenceProfile, untargeted: pd.DataFrame, seed: int = 0
+    train: pd.DataFrame, spec: DatasetSpec, untargeted: pd.DataFrame, seed: int = 0
 ) -> dict[str, Classifier]:
     """Every baseline but `frozen` (which is loaded from the registry), on the same rows."""
-    recency = train_model(train, spec, seed=seed)
-    models = {
-        "real_only": train_model(train, spec, seed=seed, recency=False),
-        "recency": recency,
-        "smote": train_model(smote_rows(train, spec, seed), spec, seed=seed),
-    }
-    models["untargeted"] = train_model(train, spec, synthetic=untargeted, seed=seed) if len(untargeted) else recency
+    models = {r.name: train_recipe(train, spec, r, seed=seed) for r in FIXED_RECIPES}
+    models["smote"] = train_recipe(smote_rows(train, spec, seed), spec, RECENCY, seed=seed)
+    models["untargeted"] = (
+        train_recipe(train, spec, RECENCY, synthetic=untargeted, seed=seed) if len(untargeted) else models["recency"]
+    )
     return models

@@ -9,8 +9,8 @@ from factory.core.discover.scan import SliceSearch
 from factory.core.flywheel.retraining import (
     Challenger,
     Evaluation,
+    decide,
     evaluate,
-    gate_decision,
     promote_if_better,
     run_baselines,
     train_challenger,
@@ -23,8 +23,9 @@ from factory.defs.resources import FactoryResource
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
-    description="The challenger, trained with and without the accepted synthetic rows (ablation); the better on the "
-    "real holdout is registered in MLflow.",
+    description="The challenger: every candidate recipe scored on the honest holdout (the newest labelled batch's "
+    "later part), the best with or without the accepted synthetic rows (pooled evidence), refitted on every labelled "
+    "row and registered in MLflow.",
 )
 def challenger(
     context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_validation: str, blind_spots: SliceSearch
@@ -32,17 +33,16 @@ def challenger(
     result = train_challenger(
         factory.plane, factory.registry, context.partition_key, synthetic_validation, list(blind_spots.blind_spots)
     )
-    rows = [
-        dict(model=name, **{k: scores.get(k) for k in ("auc", "bs_auc", "f1", "bs_f1")})
-        for name, scores in (("real_only", result.real_only), ("with_synthetic", result.with_synthetic))
-        if scores
-    ]
     return dg.Output(
         result,
         metadata={
             "version": result.version,
+            "recipe": result.recipe,
+            "candidates": md_table(plain(list(result.candidates))),
             "uses_synthetic": result.uses_synthetic,
-            "ablation": md_table(plain(rows)),
+            "synthetic": result.synthetic_reason,
+            "holdout_rows": result.holdout_rows,
+            "holdout_copies_dropped": result.copies_dropped,
             "mlflow_run": dg.MetadataValue.url(factory.run_url(result.run_id)),
         },
     )
@@ -56,13 +56,14 @@ def challenger(
             "promotion_gate",
             asset="evaluation",
             blocking=True,
-            description="The promotion gate on real held-out rows: overall ROC AUC within the tolerance and a "
-            "blind-spot gain whose paired 95% interval is above zero. WARN when the champion is kept; "
-            "ERROR (blocking) when the holdout cannot judge.",
+            description="The promotion gate on the honest holdout: the challenger is served unless its ROC AUC is "
+            "below the champion's by more than the tolerance; when the judge's record says the gate does not "
+            "predict the next batch, the best simple policy decides. WARN when the champion is kept; ERROR "
+            "(blocking) when the holdout cannot judge.",
         )
     ],
-    description="Champion vs challenger on real data only: the holdout of the newest labelled batch judges the gate "
-    "(paired bootstrap); the batch itself is the backtest.",
+    description="Champion vs challenger on real data only: the honest holdout judges the gate (paired bootstrap); "
+    "the batch itself, once labelled, is the backtest of the served model.",
 )
 def evaluation(
     context: dg.AssetExecutionContext,
@@ -70,9 +71,7 @@ def evaluation(
     challenger: Challenger,
     blind_spots: SliceSearch,
 ):
-    result = evaluate(
-        factory.plane, factory.registry, context.partition_key, challenger.version, list(blind_spots.blind_spots)
-    )
+    result = evaluate(factory.plane, factory.registry, context.partition_key, challenger, list(blind_spots.blind_spots))
     rows = [
         dict(
             set=s,
@@ -110,13 +109,13 @@ def evaluation(
     for name, m in (("champion", result.backtest_champion), ("challenger", result.backtest_challenger)):
         if m is not None:
             meta.update({f"backtest_{name}_auc": plain(m.auc) or 0.0, f"backtest_{name}_bs_f1": plain(m.bs_f1) or 0.0})
-    promote, reason = gate_decision(factory.plane.spec, result)
+    verdict = decide(factory.plane, context.partition_key, challenger, result)
     undefined = result.comparison.auc_diff is None
     yield dg.Output(result, metadata=meta)
     yield dg.AssetCheckResult(
         check_name="promotion_gate",
-        passed=promote,
-        metadata={"reason": reason},
+        passed=verdict.promoted,
+        metadata={"reason": verdict.reason, "policy": verdict.policy},
         severity=dg.AssetCheckSeverity.ERROR if undefined else dg.AssetCheckSeverity.WARN,
     )
 
@@ -124,8 +123,9 @@ def evaluation(
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
-    description="What a careful team gets without the factory, on the same real rows: frozen first model, real-only "
-    "retrain, recency-weighted retrain, SMOTE-NC, untargeted synthetic rows.",
+    description="What a careful team gets without the factory, trained on the rows the challenger is served from and "
+    "scored on the next batch: frozen first model, fixed recipes (all rows, recency weights, last 3, 6, 12 batches), "
+    "SMOTE-NC, untargeted synthetic rows. Off unless the spec's baselines.enabled (the benchmark turns it on).",
 )
 def baselines(
     context: dg.AssetExecutionContext,
@@ -134,6 +134,8 @@ def baselines(
     blind_spots: SliceSearch,
     challenger: Challenger,
 ) -> dg.Output[dict]:
+    if not factory.spec.baselines.enabled:
+        return dg.Output({}, metadata={"baselines": "off (spec baselines.enabled)"})
     offered = len(factory.plane.storage.read_parquet(synthetic_validation))
     scores = run_baselines(
         factory.plane,
@@ -146,7 +148,7 @@ def baselines(
     rows = [
         dict(baseline=name, set=kind, **{k: (s[kind] or {}).get(k) for k in ("auc", "bs_auc", "f1", "bs_f1")})
         for name, s in scores.items()
-        for kind in ("gate", "backtest")
+        for kind in ("backtest",)
         if s[kind]
     ]
     return dg.Output(scores, metadata={"baselines": md_table(plain(rows)), "untargeted_rows": offered})
@@ -156,13 +158,20 @@ def baselines(
     group_name=LOOP,
     partitions_def=batches,
     deps=[baselines],
-    description="Moves the MLflow alias `champion` to the challenger only if it passed the promotion gate; records "
-    "the decision in the ledger.",
+    description="Moves the MLflow alias `champion` to the challenger when the verdict says so (the gate, or the "
+    "policy the judge's record prefers); records the verdict and the move in the ledger.",
 )
-def promotion(context: dg.AssetExecutionContext, factory: FactoryResource, evaluation: Evaluation) -> dg.Output[dict]:
-    promoted, reason = promote_if_better(factory.plane, factory.registry, context.partition_key, evaluation)
-    context.log.info(reason)
+def promotion(
+    context: dg.AssetExecutionContext, factory: FactoryResource, challenger: Challenger, evaluation: Evaluation
+) -> dg.Output[dict]:
+    verdict = promote_if_better(factory.plane, factory.registry, context.partition_key, challenger, evaluation)
+    context.log.info(verdict.reason)
     return dg.Output(
-        {"promoted": promoted, "reason": reason},
-        metadata={"promoted": promoted, "reason": reason, "champion_version": factory.registry.version_of("champion")},
+        {"promoted": verdict.promoted, "reason": verdict.reason, "policy": verdict.policy},
+        metadata={
+            "promoted": verdict.promoted,
+            "policy": verdict.policy,
+            "reason": verdict.reason,
+            "champion_version": factory.registry.version_of("champion"),
+        },
     )

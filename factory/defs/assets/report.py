@@ -8,7 +8,7 @@ from factory.core.flywheel.retraining import (
     Challenger,
     Evaluation,
 )
-from factory.core.learn.judge import labelled_sets
+from factory.core.learn.judge import evaluation_sets
 from factory.defs.assets.tables import LOOP
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
@@ -49,7 +49,7 @@ def flywheel_report(
         drift_report.drift_share,
         scores,
         used,
-        len(labelled_sets(plane, batch_id).train),
+        len(evaluation_sets(plane, batch_id).everything),
         promotion["promoted"],
         factory.registry.version_of("champion"),
     )

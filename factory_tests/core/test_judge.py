@@ -1,0 +1,122 @@
+"""The honest judge: the holdout is the newest labelled batch's end in time, shares no row
+with training, the recipe it prefers is the better one, and the judge's record and the
+pooled synthetic evidence behave as their docstrings say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from factory.core.base.dataset import BATCH
+from factory.core.base.plane import DataPlane
+from factory.core.base.profile import profile_reference
+from factory.core.base.spec import JudgeSettings, Recipe, TimeSpec, replace
+from factory.core.base.storage import Storage
+from factory.core.learn.judge import evaluation_sets, split_by_time
+from factory.core.learn.recipe import train_recipe
+from factory.core.learn.scoring import score_model
+from factory.core.learn.verdicts import Verdict, choose_policy, gate_record, pooled
+from factory_tests.core.toy import toy_spec
+
+SPEC = replace(toy_spec(), time=TimeSpec(month="month", day="day", start_year=2015))
+
+
+def frame(seed: int, batch: str, n: int = 600, flip: bool = False) -> pd.DataFrame:
+    """Rows in time order over 30 days; the label follows lead_time, or its opposite."""
+    rng = np.random.default_rng(seed)
+    lead = rng.integers(0, 300, n).astype(float)
+    p = 0.2 + 0.6 * lead / 300
+    return pd.DataFrame(
+        {
+            "lead_time": lead,
+            "adr": rng.normal(100, 25, n).round(2),
+            "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
+            "meal": rng.choice(["BB", "HB"], n),
+            "day": np.sort(rng.integers(1, 31, n)),
+            "y": (rng.random(n) < (1 - p if flip else p)).astype(float),
+            BATCH: batch,
+        }
+    )
+
+
+def plane_with(tmp_path, batches: dict[str, pd.DataFrame], spec=SPEC) -> DataPlane:
+    plane = DataPlane(Storage(str(tmp_path)), spec)
+    reference = pd.concat([frame(1, "2015-01"), frame(2, "2015-02")], ignore_index=True)
+    plane.write_reference(reference, profile_reference(reference, spec))
+    for batch, rows in batches.items():
+        plane.write_validated(batch, rows)
+    return plane
+
+
+def test_the_holdout_is_the_end_of_the_batch_in_time_and_keeps_days_whole():
+    batch = frame(3, "2015-03").sample(frac=1.0, random_state=0)  # landed in any order
+    early, gap, late = split_by_time(batch, SPEC, share=0.5, gap=0.1)
+    assert early["day"].max() <= gap["day"].min() and gap["day"].max() < late["day"].min()
+    assert set(early["day"]).isdisjoint(late["day"]) and set(gap["day"]).isdisjoint(late["day"])
+    assert 0.4 < len(late) / len(batch) < 0.6 and 0.05 < len(gap) / len(batch) < 0.15
+    assert len(early) + len(gap) + len(late) == len(batch)
+    no_day = replace(SPEC, time=TimeSpec(month="month", start_year=2015))
+    _, _, by_position = split_by_time(batch, no_day, share=0.25)
+    assert list(by_position.index) == list(batch.index[-len(by_position) :])  # no clock: the last rows landed
+
+
+def test_rows_that_copy_a_training_row_are_dropped_from_the_holdout(tmp_path):
+    latest = frame(4, "2015-03")
+    late = latest[latest["day"] >= 16]
+    copied = late.sample(40, random_state=1)
+    early = pd.concat([latest[latest["day"] < 16], copied.assign(day=1)], ignore_index=True)  # group bookings
+    batches = {"2015-03": pd.concat([early, late], ignore_index=True), "2015-04": frame(5, "2015-04")}
+    plane = plane_with(tmp_path, batches)
+    sets = evaluation_sets(plane, "2015-04")
+    assert sets.newest == "2015-03"
+    assert sets.copies_dropped == 40
+    _, _, judged = split_by_time(batches["2015-03"], SPEC, share=0.5)
+    assert set(copied["day"]) <= set(judged["day"]) and len(sets.holdout) == len(judged) - 40
+    keys = [*SPEC.features, SPEC.target]
+    assert sets.holdout.merge(sets.train[keys], on=keys).empty  # no judged row copies a training row
+    assert len(sets.everything) == len(sets.train) + len(judged)  # the served model sees every labelled row
+    assert len(sets.backtest) == 600 and (sets.discovery[BATCH] == "2015-03").all()
+
+
+def test_the_recipe_search_picks_a_planted_better_window(tmp_path):
+    """The label flips from 2015-04 on: only a window of the newest batches learns it."""
+    batches = {"2015-03": frame(3, "2015-03"), "2015-04": frame(4, "2015-04", 1500, flip=True)}
+    batches["2015-05"] = frame(5, "2015-05", 1500, flip=True)
+    batches["2015-06"] = frame(6, "2015-06", flip=True)
+    plane = plane_with(tmp_path, batches)
+    sets = evaluation_sets(plane, "2015-06")
+    recipes = [Recipe(name="all", recency_batches=1, recency_weight=2.0), Recipe(name="last2", window=2)]
+    aucs = {
+        r.name: score_model(r.name, train_recipe(sets.train, SPEC, r), sets.holdout, SPEC, rounds=0).auc
+        for r in recipes
+    }
+    assert max(aucs, key=aucs.get) == "last2" and aucs["last2"] > aucs["all"] + 0.05
+
+
+def verdict(batch: str, promote: bool, back: float | None) -> Verdict:
+    return Verdict(batch, batch, "recency", "1", "2", 0.01 if promote else -0.01, None, None, promote, promote,
+                   "gate", "", backtest_diff=back)  # fmt: skip
+
+
+def test_the_gate_decides_until_its_record_says_it_does_not_predict():
+    settings = JudgeSettings(agreement_floor=0.6, min_record=4, decisive_diff=0.005)
+    right = [verdict(f"2016-0{i}", True, 0.02) for i in range(1, 5)]
+    assert choose_policy(gate_record(right, settings), settings)[0] == "gate"
+    wrong = [verdict(f"2016-0{i}", i % 2 == 0, 0.02) for i in range(1, 7)]  # refused half the retrains that helped
+    record = gate_record(wrong + [verdict("2016-07", True, 0.001)], settings)  # not decisive: not counted
+    assert record.decisive == 6 and record.agreement == 0.5
+    policy, why = choose_policy(record, settings)
+    assert policy == "always" and "50%" in why
+    hurt = [verdict(f"2016-0{i}", i % 2 == 0, -0.02) for i in range(1, 7)]
+    assert choose_policy(gate_record(hurt, settings), settings)[0] == "keep"
+    assert choose_policy(gate_record(wrong[:3], settings), settings)[0] == "gate"  # too early to tell
+
+
+def test_the_pooled_interval_narrows_as_cycles_accumulate():
+    effects = [0.004 + 0.01 * (-1) ** i for i in range(40)]  # a small effect in noise twice its size
+    widths = [pooled(effects[:n]).high - pooled(effects[:n]).low for n in (4, 10, 40)]
+    assert widths[0] > widths[1] > widths[2]
+    assert pooled(effects).low > 0 > pooled(effects[:4]).low  # forty cycles see what four cannot
+    assert pooled([None, 0.01]).cycles == 1 and pooled([0.01]).low is None
+    assert pooled(effects).mean == pytest.approx(np.mean(effects))
