@@ -6,14 +6,18 @@ LightGBM by default; `training.model: mlp` picks the torch MLP."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from factory.core.base.dataset import BATCH
 from factory.core.base.spec import DatasetSpec
-from factory.core.learn.boosting import fit_lightgbm
-from factory.core.learn.mlp import train_mlp
-from factory.core.learn.model import Classifier
+from factory.core.learn.boosting import FactoryModel, fit_lightgbm
+from factory.core.learn.mlp import TorchTabularModel, train_mlp
+from factory.core.learn.model import Classifier, read_manifest
+
+FAMILIES = {family.kind: family for family in (FactoryModel, TorchTabularModel)}
 
 
 def recency_weights(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
@@ -46,3 +50,8 @@ def train_model(
     return fit_lightgbm(
         data, y, w * class_w, spec.numeric, spec.categorical, categories, positive_share, spec.training, seed
     )
+
+
+def load_classifier(directory: str | Path) -> Classifier:
+    """A model `Classifier.save` wrote, of whichever family its manifest names."""
+    return FAMILIES[read_manifest(directory)["kind"]].load(directory)
