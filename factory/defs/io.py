@@ -9,6 +9,7 @@ is expected (an old `.pickle`, an unknown format) is refused with how to rebuild
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import dagster as dg
 import pandas as pd
@@ -18,7 +19,11 @@ from factory.core.base import codec
 from factory.core.base.errors import RefusedValue, StorageError
 from factory.core.base.plane import asset_value_key, stored_asset_values
 from factory.core.base.storage import Storage
-from factory.defs.resources import default_root
+
+
+def default_root() -> str:
+    """The storage root: FACTORY_ROOT, a local path or s3://bucket/prefix (default `.factory`)."""
+    return os.environ.get("FACTORY_ROOT", ".factory")
 
 
 class StorageIOManager(dg.ConfigurableIOManager):

@@ -1,4 +1,4 @@
-"""Resources: where the factory keeps its state (the IO manager over the same root is in io.py).
+"""Resources: where the factory keeps its state (the IO manager over the same root is io.py's).
 
 Configuration comes from the environment so that the CLI, `dagster dev` and tests
 agree: FACTORY_ROOT (storage root, local path or s3://bucket/prefix; default
@@ -19,10 +19,8 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.spec import DatasetSpec, load_spec
 from factory.core.base.storage import Storage
 from factory.core.registry.mlflow_registry import Registry
-
-
-def default_root() -> str:
-    return os.environ.get("FACTORY_ROOT", ".factory")
+from factory.defs.io import StorageIOManager as StorageIOManager  # its old home: keeps that import working
+from factory.defs.io import default_root
 
 
 def default_home(root: str | None = None) -> str:
