@@ -3,7 +3,6 @@ pickle: they load with the same scores, here and where `factory` is not installe
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ print(sys.modules["factory"].__file__)
 
 @pytest.fixture(scope="module")
 def small_spec(hotel_spec):
-    return replace(hotel_spec, training=dataclasses.replace(hotel_spec.training, n_estimators=40, learning_rate=0.1))
+    return replace(hotel_spec, training=replace(hotel_spec.training, n_estimators=40, learning_rate=0.1))
 
 
 @pytest.fixture(scope="module")
