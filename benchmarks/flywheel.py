@@ -31,6 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from factory.core.base import codec
+from factory.core.base.plane import asset_value_key
+from factory.core.discover.scan import SliceSearch
+from factory.core.flywheel.retraining import Challenger
 from factory.core.learn.baselines import BASELINES
 
 METRICS = {"bs_auc": "bs_auc", "bs_f1": "bs_f1", "auc": "auc"}
@@ -41,20 +45,23 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(kept)), 4) if kept else None
 
 
+def asset_value(storage, asset: str, batch: str, expected=object):
+    """An asset's stored value (the IO manager's JSON), or None when it was never stored."""
+    key = asset_value_key(asset, batch, "json")
+    return codec.loads(storage.read_bytes(key), expected) if storage.exists(key) else None
+
+
 def cycle_records(storage, batches: list[str]) -> list[dict]:
     """One record per completed cycle: backtest metrics of the factory and each baseline."""
     records = []
     for batch in batches:
-        if not storage.exists(f"evaluation/{batch}.baselines.json") or not storage.exists(
-            f"assets/promotion/{batch}.pickle"
-        ):
+        promotion = asset_value(storage, "promotion", batch, dict)
+        if not storage.exists(f"evaluation/{batch}.baselines.json") or promotion is None:
             continue
-        import pickle
-
         evaluation = storage.read_json(f"evaluation/{batch}.json")
         baselines = storage.read_json(f"evaluation/{batch}.baselines.json")
-        promoted = pickle.loads(storage.read_bytes(f"assets/promotion/{batch}.pickle"))["promoted"]
-        challenger = pickle.loads(storage.read_bytes(f"assets/challenger/{batch}.pickle"))
+        promoted = promotion["promoted"]
+        challenger = asset_value(storage, "challenger", batch, Challenger)
         serving = evaluation["backtest_challenger" if promoted else "backtest_champion"]
         record = {"batch": batch, "promoted": promoted, "synthetic_used": challenger.uses_synthetic}
         record.update({f"factory_{k}": serving[v] for k, v in METRICS.items()})
@@ -121,8 +128,6 @@ def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
     """Both arms of every cycle's ablation, retrained as the loop trained them (same
     recipe, same seed), scored on the holdout (what the ablation judged) and on the
     backtest batch (what came next). The loop keeps only the chosen arm's model."""
-    import pickle
-
     from factory.core.base.plane import DataPlane
     from factory.core.base.spec import load_spec
     from factory.core.base.storage import Storage
@@ -134,15 +139,14 @@ def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
     plane = DataPlane(Storage(root), spec)
     records = []
     for batch in batches:
-        if not plane.storage.exists(f"assets/synthetic_validation/{batch}.pickle"):
+        accepted = asset_value(plane.storage, "synthetic_validation", batch, str)
+        if accepted is None:
             continue
-        synthetic = plane.storage.read_parquet(
-            pickle.loads(plane.storage.read_bytes(f"assets/synthetic_validation/{batch}.pickle"))
-        )
+        synthetic = plane.storage.read_parquet(accepted)
         if not len(synthetic):
             continue
-        spots = pickle.loads(plane.storage.read_bytes(f"assets/blind_spots/{batch}.pickle")).blind_spots
-        kept = pickle.loads(plane.storage.read_bytes(f"assets/challenger/{batch}.pickle")).uses_synthetic
+        spots = asset_value(plane.storage, "blind_spots", batch, SliceSearch).blind_spots
+        kept = asset_value(plane.storage, "challenger", batch, Challenger).uses_synthetic
         sets = labelled_sets(plane, batch)
         current = plane.validated(batch)
         current = current[current[spec.target].notna()]

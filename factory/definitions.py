@@ -9,9 +9,10 @@ from factory.defs.assets import (
     report_assets,
 )
 from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
+from factory.defs.io import StorageIOManager
 from factory.defs.jobs import bootstrap_job, flywheel_job, ingest_job, regeneration_job
 from factory.defs.operations import operation_checks, operation_jobs
-from factory.defs.resources import FactoryResource, StorageIOManager
+from factory.defs.resources import FactoryResource
 from factory.defs.warehouse import dbt_resource, warehouse, warehouse_job
 
 defs = dg.Definitions(

@@ -21,3 +21,13 @@ def hotel_spec():
 def hotel_data(hotel_spec):
     """The whole hotel dataset, normalised. Shared: copy before changing it."""
     return load_dataset(hotel_spec)
+
+
+class Planted:
+    """A pickle whoever can write to the storage root could plant: unpickling it writes `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))

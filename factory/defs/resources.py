@@ -1,4 +1,4 @@
-"""Resources: where the factory keeps its state, and an IO manager over the same root.
+"""Resources: where the factory keeps its state (the IO manager over the same root is io.py's).
 
 Configuration comes from the environment so that the CLI, `dagster dev` and tests
 agree: FACTORY_ROOT (storage root, local path or s3://bucket/prefix; default
@@ -10,7 +10,6 @@ MLFLOW_UI_URL (base URL of the MLflow UI for links; default http://127.0.0.1:500
 from __future__ import annotations
 
 import os
-import pickle
 from functools import cache
 
 import dagster as dg
@@ -20,10 +19,8 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.spec import DatasetSpec, load_spec
 from factory.core.base.storage import Storage
 from factory.core.registry.mlflow_registry import Registry
-
-
-def default_root() -> str:
-    return os.environ.get("FACTORY_ROOT", ".factory")
+from factory.defs.io import StorageIOManager as StorageIOManager  # its old home: keeps that import working
+from factory.defs.io import default_root
 
 
 def default_home(root: str | None = None) -> str:
@@ -67,21 +64,3 @@ class FactoryResource(dg.ConfigurableResource):
 
     def run_url(self, run_id: str) -> str:
         return f"{self.mlflow_ui_url.rstrip('/')}/#/experiments/{self.registry.experiment_id()}/runs/{run_id}"
-
-
-class StorageIOManager(dg.ConfigurableIOManager):
-    """Asset outputs (small dataclasses) pickled under <root>/assets/<asset>/<partition>."""
-
-    root: str = Field(default_factory=default_root)
-
-    def _key(self, context: dg.OutputContext | dg.InputContext) -> str:
-        asset = "/".join(context.asset_key.path)
-        part = context.asset_partition_key if context.has_asset_partitions else "all"
-        return f"assets/{asset}/{part}.pickle"
-
-    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        if obj is not None:
-            Storage(self.root).write_bytes(self._key(context), pickle.dumps(obj))
-
-    def load_input(self, context: dg.InputContext) -> object:
-        return pickle.loads(Storage(self.root).read_bytes(self._key(context)))

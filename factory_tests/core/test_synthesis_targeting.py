@@ -4,6 +4,9 @@ cached by the content of its real rows, and label fidelity is measured."""
 
 from __future__ import annotations
 
+import io
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +21,7 @@ from factory.core.measure.labelgaps import label_fidelity_gaps
 from factory.core.synth.choice import fit_generator, generate
 from factory.core.synth.codec import rules_hold
 from factory.core.synth.plan import SliceRequest
+from factory_tests.conftest import Planted
 
 CYCLE = "2016-08"
 
@@ -157,6 +161,26 @@ def test_fitted_generator_is_cached_by_data_content(real, hotel_spec, tmp_path):
     rows, _ = generate(changed, plan, hotel_spec, None, cycle=CYCLE, plane=plane)
     assert (rows["_fitted_on"] == third.fitted_on).all()
     assert len(plane.storage.list("generators")) == 2
+
+
+def test_the_cache_holds_arrays_samples_the_same_rows_and_never_unpickles(real, hotel_spec, tmp_path):
+    plane = DataPlane(Storage(str(tmp_path / "root")), hotel_spec)
+    first, _ = fit_generator(real, hotel_spec, plane)
+    (key,) = plane.storage.list("generators")
+    assert key.endswith(".npz")
+    with np.load(io.BytesIO(plane.storage.read_bytes(key)), allow_pickle=False) as npz:
+        assert "meta" in npz.files and all(npz[name].dtype != object for name in npz.files)
+    second, reused = fit_generator(real, hotel_spec, plane)
+    assert reused
+    request = SliceRequest(spot(Condition("meal", "==", "HB"), Condition("lead_time", ">=", 30.0)), 200, 80)
+    pd.testing.assert_frame_equal(first.sample_slice(request, 5), second.sample_slice(request, 5))
+    # a pickle planted under the cache's key, or an old .pkl beside it, is refitted over, never unpickled
+    marker = tmp_path / "pickle-ran"
+    plane.storage.write_bytes(key, pickle.dumps(Planted(marker)))
+    plane.storage.write_bytes(key.removesuffix(".npz") + ".pkl", pickle.dumps(Planted(marker)))
+    _, reused = fit_generator(real, hotel_spec, plane)
+    assert not reused and not marker.exists()
+    assert fit_generator(real, hotel_spec, plane)[1]  # the refit replaced the planted file
 
 
 def test_unconditional_rows_keep_label_given_value(real, generator, hotel_spec):

@@ -13,7 +13,8 @@ import yaml
 
 from factory.core.base.dataset import BATCH, load_dataset
 from factory.core.base.spec import load_spec
-from factory.defs.resources import FactoryResource, StorageIOManager
+from factory.defs.io import StorageIOManager
+from factory.defs.resources import FactoryResource
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_SHARE = 0.12

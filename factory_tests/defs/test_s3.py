@@ -21,8 +21,9 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.spec import load_spec
 from factory.core.base.storage import Storage
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
+from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource, StorageIOManager
+from factory.defs.resources import FactoryResource
 from factory_tests.defs.conftest import batch_frame, production_batches
 
 BUCKET = "factory-test"
@@ -210,10 +211,10 @@ def test_one_cycle_with_the_root_on_s3(s3_endpoint, tmp_path, small_spec_path, s
         f"evaluation/{batch_id}.json",
         f"evaluation/{batch_id}.parquet",
         "registry/ledger.parquet",
-        f"assets/validated_batch/{batch_id}.pickle",
-        f"assets/drift_report/{batch_id}.pickle",
-        f"assets/evaluation/{batch_id}.pickle",
-        f"assets/promotion/{batch_id}.pickle",
+        f"assets/validated_batch/{batch_id}.json",
+        f"assets/drift_report/{batch_id}.json",
+        f"assets/evaluation/{batch_id}.json",
+        f"assets/promotion/{batch_id}.json",
     ]
     missing = [key for key in expected if key not in objects]
     assert not missing, f"missing on S3: {missing}; present: {objects}"

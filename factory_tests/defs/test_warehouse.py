@@ -10,8 +10,9 @@ import duckdb
 import pytest
 
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
+from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource, StorageIOManager
+from factory.defs.resources import FactoryResource
 from factory.defs.warehouse import dbt_resource, warehouse
 from factory_tests.defs.conftest import batch_frame, production_batches
 

@@ -19,6 +19,11 @@ class StorageError(FactoryError):
     """A read or write under the storage root failed or was refused."""
 
 
+class RefusedValue(StorageError):
+    """A stored value is not in a format the factory reads (a pickle, an unknown format or
+    version): it is refused, never executed; the message says how to rebuild it."""
+
+
 class LandingConflict(StorageError):
     """A batch id already holds different content: landed batches are immutable."""
 

@@ -277,6 +277,12 @@ def asset_value_key(asset: str, partition: str | None, suffix: str) -> str:
     return f"assets/{asset}/{partition or 'all'}.{suffix}"
 
 
+def stored_asset_values(storage: Storage, asset: str, partition: str | None) -> list[str]:
+    """Every key holding this asset value, whatever its suffix (to refuse the unknown ones)."""
+    stem = asset_value_key(asset, partition, "")
+    return [k for k in storage.list(stem.rsplit("/", 1)[0]) if k.startswith(stem)]
+
+
 def reference_from_source(spec: DatasetSpec, dataset: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The first `reference_batches` batches (the training world) and the later batch ids."""
     batches = sorted(dataset[BATCH].unique())

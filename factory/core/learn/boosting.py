@@ -4,19 +4,22 @@ strong on mixed tabular data, and the model FINDINGS.md measured with)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from factory.core.base.spec import TrainingSettings
-from factory.core.learn.model import THRESHOLD, Classifier
+from factory.core.learn.model import THRESHOLD, Classifier, read_manifest, write_manifest
+
+BOOSTER = "booster.txt"  # LightGBM's own text model format
 
 
 @dataclass
 class FactoryModel(Classifier):
     """A fitted classifier plus what it needs to score a raw batch frame."""
 
-    booster: object
+    booster: object  # a lightgbm.Booster: the fitted model and, saved, its text model file
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     categories: dict[str, list[str]]
@@ -31,9 +34,32 @@ class FactoryModel(Classifier):
             x[c] = pd.Categorical(df[c], categories=self.categories[c])
         return x
 
+    kind = "lightgbm"
+    modules = Classifier.modules + ("lightgbm",)
+
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         """Probability of the positive label for each row."""
-        return self.booster.predict_proba(self.frame(df))[:, 1]
+        return self.booster.predict(self.frame(df))
+
+    def save(self, directory: str | Path) -> None:
+        path = write_manifest(
+            directory,
+            self.kind,
+            numeric=self.numeric,
+            categorical=self.categorical,
+            categories=self.categories,
+            threshold=self.threshold,
+            prior=self.prior,
+        )
+        self.booster.save_model(path / BOOSTER)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "FactoryModel":
+        import lightgbm as lgb
+
+        fields = read_manifest(directory)
+        fields.pop("kind")
+        return cls(lgb.Booster(model_file=Path(directory) / BOOSTER), **fields)
 
 
 def fit_lightgbm(
@@ -64,5 +90,5 @@ def fit_lightgbm(
         verbose=-1,
     )
     booster.fit(model.frame(data), y, sample_weight=weights)
-    model.booster = booster
+    model.booster = booster.booster_  # the same trees the sklearn wrapper scores with, and what is saved
     return model

@@ -10,11 +10,14 @@ weights as the gradient-boosted default.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from factory.core.learn.model import THRESHOLD, Classifier
+from factory.core.learn.model import THRESHOLD, Classifier, read_manifest, write_manifest
+
+WEIGHTS = "state_dict.pt"  # torch.save of the network's tensors, read back with weights_only=True
 
 
 @dataclass
@@ -24,10 +27,27 @@ class TorchTabularModel(Classifier):
     categories: dict[str, list[str]]
     means: dict[str, float]
     stds: dict[str, float]
-    state: dict = field(default_factory=dict)  # the network's state_dict (plain tensors pickle well)
+    state: dict = field(default_factory=dict)  # the network's state_dict
     hidden: tuple[int, ...] = (128, 64)
     threshold: float = THRESHOLD
     prior: float = 0.5
+    kind = "mlp"
+    modules = Classifier.modules + ("torch",)
+
+    def save(self, directory: str | Path) -> None:
+        import torch
+
+        fields = ("numeric", "categorical", "categories", "means", "stds", "hidden", "threshold", "prior")
+        path = write_manifest(directory, self.kind, **{f: getattr(self, f) for f in fields})
+        torch.save(self.state, path / WEIGHTS)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "TorchTabularModel":
+        import torch
+
+        fields = read_manifest(directory)
+        fields.pop("kind")
+        return cls(**fields, state=torch.load(Path(directory) / WEIGHTS, weights_only=True))
 
     def _network(self):
         import torch

@@ -8,10 +8,16 @@ scaled back by it.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
+from factory.core.base import codec
+
 THRESHOLD = 0.5
+MANIFEST = "classifier.json"  # beside the family's own weights file in a saved model's directory
 
 
 class Classifier:
@@ -20,6 +26,18 @@ class Classifier:
 
     threshold: float = THRESHOLD
     prior: float = 0.5
+    kind: ClassVar[str] = ""  # the family's name in a saved model's manifest
+    modules: ClassVar[tuple[str, ...]] = ("numpy", "pandas", "yaml")  # what a loaded model imports
+
+    def save(self, directory: str | Path) -> None:
+        """Write the fitted model as plain files, no pickle: a JSON manifest (write_manifest)
+        and the family's own weights format. `load` reads them back."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Classifier":
+        """The model `save` wrote: it predicts exactly what the fitted one did."""
+        raise NotImplementedError
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         """Score of the positive label for each row (balanced classes)."""
@@ -34,3 +52,15 @@ class Classifier:
         p = np.clip(self.predict_proba(df), 1e-6, 1 - 1e-6)
         odds = p / (1 - p) * self.prior / (1 - self.prior)
         return odds / (1 + odds)
+
+
+def write_manifest(directory: str | Path, kind: str, **fields) -> Path:
+    """The saved model's plain values (versioned JSON); returns the directory."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MANIFEST).write_bytes(codec.dumps(dict(fields, kind=kind)))
+    return path
+
+
+def read_manifest(directory: str | Path) -> dict:
+    return codec.loads((Path(directory) / MANIFEST).read_bytes(), dict)

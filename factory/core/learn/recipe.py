@@ -6,15 +6,18 @@ on its honest holdout each cycle, and the baselines are fixed recipes served eve
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from factory.core.base.dataset import BATCH
 from factory.core.base.spec import DatasetSpec, Recipe
-from factory.core.learn.boosting import fit_lightgbm
-from factory.core.learn.mlp import train_mlp
-from factory.core.learn.model import Classifier
+from factory.core.learn.boosting import FactoryModel, fit_lightgbm
+from factory.core.learn.mlp import TorchTabularModel, train_mlp
+from factory.core.learn.model import Classifier, read_manifest
 
+FAMILIES = {family.kind: family for family in (FactoryModel, TorchTabularModel)}
 UNWEIGHTED = Recipe(name="real_only")  # all labelled rows, no recency weights
 
 
@@ -68,3 +71,8 @@ def train_model(
 ) -> Classifier:
     """Fit with the spec's default recipe (its first), or on all rows unweighted."""
     return train_recipe(real, spec, spec.training.recipes[0] if recency else UNWEIGHTED, synthetic, seed)
+
+
+def load_classifier(directory: str | Path) -> Classifier:
+    """A model `Classifier.save` wrote, of whichever family its manifest names."""
+    return FAMILIES[read_manifest(directory)["kind"]].load(directory)

@@ -4,19 +4,34 @@ aliases (`champion`, `challenger`) say which version serves, and a promotion led
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+import factory
 from factory.core.base.errors import RegistryError
 from factory.core.base.plane import DataPlane
+from factory.core.learn.model import Classifier
+from factory.core.learn.recipe import load_classifier
 
-PIP_REQUIREMENTS = ["lightgbm==4.7.0", "pandas==2.3.3", "numpy==2.4.6", "scikit-learn==1.9.1"]
+PYFUNC = Path(__file__).with_name("pyfunc.py")  # MLflow's "model from code": no pickled object
+
+
+@cache
+def pip_requirements(modules: tuple[str, ...]) -> tuple[str, ...]:
+    """The distributions of the modules a loaded model imports, pinned to the versions
+    installed here (cached: scanning the installed distributions takes a second)."""
+    distributions = importlib.metadata.packages_distributions()
+    names = sorted({d for module in modules for d in distributions.get(module, [module])})
+    return tuple(f"{n}=={importlib.metadata.version(n).split('+')[0]}" for n in names)  # 2.13.0+cpu -> 2.13.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +51,7 @@ class Registry:
         import mlflow
         from mlflow import MlflowClient
 
-        for name in ("mlflow", "alembic"):  # migrations and cloudpickle notices are noise here
+        for name in ("mlflow", "alembic"):  # migrations and MLflow notices are noise here
             logging.getLogger(name).setLevel(logging.ERROR)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -52,7 +67,7 @@ class Registry:
 
     def log_model_run(
         self,
-        model: Any,
+        model: Classifier,
         run_name: str,
         params: dict[str, Any],
         metrics: dict[str, float | None],
@@ -65,8 +80,6 @@ class Registry:
         import mlflow
         from mlflow.models import infer_signature
 
-        from factory.core.registry.pyfunc import FactoryPyfunc
-
         client = self._client()
         with mlflow.start_run(experiment_id=self.experiment_id(), run_name=run_name) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -75,15 +88,18 @@ class Registry:
             for context, frame in (inputs or {}).items():
                 mlflow.log_input(mlflow.data.from_pandas(frame, name=f"{run_name}-{context}"), context=context)
             example = example.head(5)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=FactoryPyfunc(model),
-                signature=infer_signature(example, model.predict_proba(example)),
-                input_example=example,
-                pip_requirements=PIP_REQUIREMENTS
-                + (["torch==2.13.0"] if type(model).__name__ == "TorchTabularModel" else []),
-                registered_model_name=self.model_name,
-            )
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save(saved := Path(tmp) / "classifier")
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(PYFUNC),
+                    artifacts={"classifier": str(saved)},
+                    code_paths=[str(Path(factory.__file__).parent)],
+                    signature=infer_signature(example, model.predict_proba(example)),
+                    input_example=example,
+                    pip_requirements=list(pip_requirements(model.modules)),
+                    registered_model_name=self.model_name,
+                )
         version = str(info.registered_model_version)
         client.set_registered_model_alias(self.model_name, "challenger", version)
         return run.info.run_id, version
@@ -122,18 +138,23 @@ class Registry:
             return {}
         return {**run.data.params, **run.data.tags} if run else {}
 
-    def load(self, alias_or_version: str) -> Any:
-        """The Classifier behind `models:/name@alias` or a version number."""
+    def load(self, alias_or_version: str) -> Classifier:
+        """The Classifier behind `models:/name@alias` or a version number, read from the
+        version's plain artifacts (MLflow's pyfunc wrapper is for serving elsewhere)."""
         import mlflow
 
         self._client()
         ref = alias_or_version if alias_or_version.isdigit() else f"@{alias_or_version}"
         uri = f"models:/{self.model_name}/{ref}" if ref.isdigit() else f"models:/{self.model_name}{ref}"
-        try:
-            pyfunc = mlflow.pyfunc.load_model(uri)
-        except Exception as exc:  # MLflow raises several unrelated types for a missing model
-            raise RegistryError(f"no model at {uri}: {exc}") from None
-        return pyfunc.unwrap_python_model().model
+        with tempfile.TemporaryDirectory() as tmp:  # the classifier is read into memory: no copy left behind
+            try:
+                local = mlflow.artifacts.download_artifacts(f"{uri}/artifacts/classifier", dst_path=tmp)
+            except Exception as exc:  # MLflow raises several unrelated types for a missing model
+                raise RegistryError(
+                    f"no model at {uri}: {exc} (a version an older factory logged as a pickle is never loaded: "
+                    "retrain it, or start from a fresh FACTORY_HOME)"
+                ) from None
+            return load_classifier(local)
 
     def promote(
         self, version: str, batch_id: str, reason: str, metrics: dict[str, Any] | None = None, action: str = "promote"

@@ -47,7 +47,7 @@ from factory.core.synth.codec import (
 from factory.core.synth.plan import SliceRequest
 
 LOG = logging.getLogger(__name__)
-ARGN_VERSION = "argn/2"  # bump when the fitted state or sampling changes: invalidates the cache
+ARGN_VERSION = "argn/3"  # bump when the fitted state or sampling changes: invalidates the cache
 NUMERIC_BINS = 32
 MAX_TOKENS = 256
 MIN_TOKEN_ROWS = 20
@@ -178,21 +178,26 @@ class ARGNGenerator:
     def version(self) -> str:
         return ARGN_VERSION
 
-    def __getstate__(self) -> dict:
-        """Pickled without the torch module (a local class): its weights as arrays."""
-        state = dict(self.__dict__)
-        if self.net is not None:
-            state["net"] = {k: v.numpy() for k, v in self.net.state_dict().items()}
-        return state
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The fitted state as arrays (the network's weights among them) and plain values:
+        the cache stores no pickle."""
+        arrays = {"sorted": self.sorted, **{f"starts.{j}": s for j, s in enumerate(self.starts)}}
+        arrays.update({f"net.{k}": v.numpy() for k, v in self.net.state_dict().items()})
+        meta = dict(
+            columns=self.columns, categories=self.categories, fitted_on=self.fitted_on, epochs_run=self.epochs_run
+        )
+        return arrays, meta
 
-    def __setstate__(self, state: dict) -> None:
-        weights = state.pop("net")
-        self.__dict__.update(state, net=None)
-        if weights is not None:
-            torch = _torch()
-            self.net = _network(self._vocab(), HIDDEN)
-            self.net.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
-            self.net.eval()
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> "ARGNGenerator":
+        """The generator `state()` describes: it samples exactly the rows the fitted one did."""
+        torch = _torch()
+        self.columns, self.categories, self.fitted_on = meta["columns"], meta["categories"], meta["fitted_on"]
+        self.epochs_run, self.sorted = meta["epochs_run"], arrays["sorted"]
+        self.starts = [arrays[f"starts.{j}"] for j in range(len(self.columns))]
+        self.net = _network(self._vocab(), HIDDEN)
+        self.net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")})
+        self.net.eval()
+        return self
 
     def _vocab(self) -> list[int]:
         return [2] + [len(s) for s in self.starts]

@@ -1,17 +1,24 @@
-"""Which generator, fitted once per training set (cached), and generation with lineage."""
+"""Which generator, fitted once per training set (cached), and generation with lineage.
+
+The cache holds no pickle: a fitted generator is one `.npz` of arrays (loaded with
+allow_pickle=False) with its plain values inside as versioned JSON, so whoever can write
+to the storage root cannot run code in the workers. SDV's generators cannot be saved
+without pickling: they are refitted every time."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
-import pickle
 import time
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from factory.core.base import codec
 from factory.core.base.dataset import BATCH, content_hash
 from factory.core.base.errors import SynthesisError
 from factory.core.base.spec import GENERATORS, DatasetSpec, replace
@@ -30,6 +37,7 @@ LOG = logging.getLogger(__name__)
 AUTO_CANDIDATES = ("gaussian_copula", "autoregressive")  # not CTGAN/TVAE: too slow on 2 cores
 AUTO_HELD_OUT_ROWS = 5000
 AUTO_LABEL_FACTOR = 3
+CACHED = ("gaussian_copula", "autoregressive")  # generators whose fitted state is plain arrays
 
 
 class Generator(Protocol):
@@ -42,6 +50,10 @@ class Generator(Protocol):
     def fit(self, real: pd.DataFrame) -> "Generator": ...
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame: ...
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]: ...
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> "Generator": ...
 
 
 def make_generator(spec: DatasetSpec, seed: int = 0) -> Generator:
@@ -146,22 +158,45 @@ def fit_generator(
     if spec.synthesis.generator == "auto":
         choice = choose_generator(real, spec, plane, seed)
         return fit_generator(real, _with_generator(spec, choice["generator"]), plane, seed)
-    storage = plane.storage if plane is not None else None
-    key = plane.generator_key(generator_key(real, spec, seed), "pkl") if plane is not None else ""
+    kind = spec.synthesis.generator
+    storage = plane.storage if plane is not None and kind in CACHED else None
+    if plane is not None and storage is None:
+        LOG.info("%s is refitted, never cached: SDV can save it only as a pickle", kind)
+    key = plane.generator_key(generator_key(real, spec, seed), "npz") if storage is not None else ""
     if storage is not None and storage.exists(key):
         try:
-            generator = pickle.loads(storage.read_bytes(key))
+            generator = restore_generator(storage.read_bytes(key), spec, seed)
             LOG.info("reusing the fitted generator %s", storage.uri(key))
             return generator, True
-        except Exception as exc:  # a stale pickle (library upgrade) is refitted, not fatal
+        except Exception as exc:  # a damaged or foreign file is refitted, not fatal (and never unpickled)
             LOG.warning("cannot load %s (%s): refitting", storage.uri(key), exc)
     start = time.perf_counter()
-    LOG.info("fitting %s on %d real rows", spec.synthesis.generator, len(real))
+    LOG.info("fitting %s on %d real rows", kind, len(real))
     generator = make_generator(spec, seed).fit(real.reset_index(drop=True))
-    LOG.info("fitted %s in %.1f s", spec.synthesis.generator, time.perf_counter() - start)
+    LOG.info("fitted %s in %.1f s", kind, time.perf_counter() - start)
     if storage is not None:
-        storage.write_bytes(key, pickle.dumps(generator))
+        storage.write_bytes(key, saved_generator(generator))
     return generator, False
+
+
+def saved_generator(generator: Generator) -> bytes:
+    """One `.npz`: the generator's arrays, and its plain values as versioned JSON bytes."""
+    arrays, meta = generator.state()
+    meta = codec.dumps(dict(meta, generator=generator.name, version=generator.version))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, meta=np.frombuffer(meta, dtype=np.uint8))
+    return buf.getvalue()
+
+
+def restore_generator(data: bytes, spec: DatasetSpec, seed: int) -> Generator:
+    """The generator `saved_generator` wrote, for this spec; object arrays (pickles) refused."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    meta = codec.loads(arrays.pop("meta").tobytes(), dict)
+    generator = make_generator(spec, seed)
+    if (meta["generator"], meta["version"]) != (generator.name, generator.version):
+        raise SynthesisError(f"holds {meta['generator']} {meta['version']}, not {generator.name} {generator.version}")
+    return generator.restore(arrays, meta)
 
 
 def generate(

@@ -40,7 +40,7 @@ from factory.core.synth.codec import (
 from factory.core.synth.plan import SliceRequest
 
 LOG = logging.getLogger(__name__)
-COPULA_VERSION = "latent-copula/2"  # bump when the fitted state or sampling changes: invalidates the cache
+COPULA_VERSION = "latent-copula/3"  # bump when the fitted state or sampling changes: invalidates the cache
 GIBBS_SWEEPS = 20
 STRATUM_MIN_ROWS = 200  # a stratum's rows of one class below this are pooled
 
@@ -78,22 +78,28 @@ class ClassCopula:
     """A Gaussian copula over one class's rows with empirical marginals: each column's
     sorted real values (NaN last, so missing values are a block of the CDF too)."""
 
-    def __init__(self, x: np.ndarray, rng: np.random.Generator):
-        self.n, self.d = x.shape
-        self.sorted = np.sort(x, axis=0)
+    ARRAYS = ("sorted", "ranks", "corr", "chol")  # the whole fitted state: what the cache stores
+
+    def __init__(self, sorted_values: np.ndarray, ranks: np.ndarray, corr: np.ndarray, chol: np.ndarray):
+        self.sorted, self.ranks, self.corr, self.chol = sorted_values, ranks, corr, chol
+        self.n, self.d = sorted_values.shape
+
+    @classmethod
+    def fit(cls, x: np.ndarray, rng: np.random.Generator) -> "ClassCopula":
+        n, d = x.shape
+        ordered = np.sort(x, axis=0)
         u = np.empty_like(x)
-        self.ranks = np.empty(x.shape, dtype=np.int32)  # each row's first sorted position per column: slice masses
-        for j in range(self.d):
-            lo = np.searchsorted(self.sorted[:, j], x[:, j], side="left")
-            hi = np.searchsorted(self.sorted[:, j], x[:, j], side="right")
-            self.ranks[:, j] = lo
-            u[:, j] = (lo + rng.random(self.n) * (hi - lo)) / self.n  # ties spread uniformly over their CDF step
-        z = ndtri(np.clip(u, 0.5 / self.n, 1 - 0.5 / self.n))
-        corr = np.corrcoef(z, rowvar=False) if self.n > 1 else np.eye(self.d)
-        corr = np.nan_to_num(np.atleast_2d(corr))
-        self.corr = 0.999 * corr + 0.001 * np.eye(self.d)  # keeps it positive definite
-        np.fill_diagonal(self.corr, 1.0)
-        self.chol = np.linalg.cholesky(self.corr)
+        ranks = np.empty(x.shape, dtype=np.int32)  # each row's first sorted position per column: slice masses
+        for j in range(d):
+            lo = np.searchsorted(ordered[:, j], x[:, j], side="left")
+            hi = np.searchsorted(ordered[:, j], x[:, j], side="right")
+            ranks[:, j] = lo
+            u[:, j] = (lo + rng.random(n) * (hi - lo)) / n  # ties spread uniformly over their CDF step
+        z = ndtri(np.clip(u, 0.5 / n, 1 - 0.5 / n))
+        corr = np.corrcoef(z, rowvar=False) if n > 1 else np.eye(d)
+        corr = 0.999 * np.nan_to_num(np.atleast_2d(corr)) + 0.001 * np.eye(d)  # keeps it positive definite
+        np.fill_diagonal(corr, 1.0)
+        return cls(ordered, ranks, corr, np.linalg.cholesky(corr))
 
     def mass(self, box: dict[int, tuple[int, int]]) -> int:
         """Real rows of this copula inside the box."""
@@ -176,7 +182,7 @@ class LatentCopulaGenerator:
             rest = part[~np.isin(keys, own)]
             if len(rest) >= 10 or not groups:
                 groups.append(rest)
-            self.models[label] = [ClassCopula(g, rng) for g in groups]
+            self.models[label] = [ClassCopula.fit(g, rng) for g in groups]
             LOG.info(
                 "fitted latent copula for class %d on %d rows x %d columns (%d strata) in %.2f s",
                 label,
@@ -185,6 +191,28 @@ class LatentCopulaGenerator:
                 len(groups),
                 time.perf_counter() - start,
             )
+        return self
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The fitted state as arrays and plain values (the cache stores no pickle)."""
+        arrays = {
+            f"class{label}.{i}.{name}": getattr(m, name)
+            for label, models in self.models.items()
+            for i, m in enumerate(models)
+            for name in ClassCopula.ARRAYS
+        }
+        strata = {str(label): len(models) for label, models in self.models.items()}
+        return arrays, dict(columns=self.columns, categories=self.categories, fitted_on=self.fitted_on, strata=strata)
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> "LatentCopulaGenerator":
+        """The generator `state()` describes: it samples exactly the rows the fitted one did."""
+        self.columns, self.categories, self.fitted_on = meta["columns"], meta["categories"], meta["fitted_on"]
+        self.models = {
+            int(label): [
+                ClassCopula(*(arrays[f"class{label}.{i}.{name}"] for name in ClassCopula.ARRAYS)) for i in range(count)
+            ]
+            for label, count in meta["strata"].items()
+        }
         return self
 
     @staticmethod

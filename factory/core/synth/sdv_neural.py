@@ -1,4 +1,8 @@
-"""SDV's neural generators (CTGAN, TVAE) behind the factory's generator interface."""
+"""SDV's neural generators (CTGAN, TVAE) behind the factory's generator interface.
+
+Never cached in the storage root: SDV can save a fitted synthesizer only by pickling it,
+and a pickle read from shared storage could run code in the workers. They are refitted
+each time they are used (the choice module logs it)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import io
 import logging
 import time
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,9 +19,6 @@ from factory.core.base.dataset import content_hash
 from factory.core.base.errors import SynthesisError
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import BlindSpot
-
-if TYPE_CHECKING:
-    pass
 from factory.core.synth.codec import rules_hold
 from factory.core.synth.plan import SliceRequest
 

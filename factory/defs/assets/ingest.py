@@ -37,6 +37,7 @@ def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) ->
     group_name=LOOP,
     partitions_def=batches,
     deps=[landed_batch, initial_champion],
+    dagster_type=ValidationOutcome,  # a generator body: its readers decode the stored value by this type
     check_specs=[
         dg.AssetCheckSpec(
             "ingest_gate",

@@ -51,6 +51,7 @@ def challenger(
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    dagster_type=Evaluation,  # a generator body: its readers decode the stored value by this type
     check_specs=[
         dg.AssetCheckSpec(
             "promotion_gate",

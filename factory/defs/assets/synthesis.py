@@ -48,6 +48,7 @@ def synthetic_batch(
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    dagster_type=str,  # the accepted rows' key; a generator body declares its value's type here
     check_specs=[
         dg.AssetCheckSpec(
             "synthetic_gate",

@@ -1,0 +1,86 @@
+"""Registered models are plain artifacts plus MLflow's "models from code", never a
+pickle: they load with the same scores, here and where `factory` is not installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import replace
+from factory.core.base.storage import Storage
+from factory.core.learn.recipe import load_classifier, train_model
+from factory.core.registry.mlflow_registry import Registry, pip_requirements
+
+# Run by the venv's python from an empty folder: the editable install's finder removed,
+# `factory` must fail to import before MLflow loads the model from its own copy of it.
+OUTSIDE = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+try:
+    import factory
+except ImportError:
+    pass
+else:
+    raise SystemExit(f"factory is importable here: {factory.__file__}")
+import mlflow, numpy as np, pandas as pd
+tracking, uri, rows, out = sys.argv[1:]
+mlflow.set_tracking_uri(tracking)
+mlflow.set_registry_uri(tracking)
+model = mlflow.pyfunc.load_model(uri)
+np.save(out, model.predict(pd.read_parquet(rows)))
+print(sys.modules["factory"].__file__)
+"""
+
+
+@pytest.fixture(scope="module")
+def small_spec(hotel_spec):
+    return replace(hotel_spec, training=replace(hotel_spec.training, n_estimators=40, learning_rate=0.1))
+
+
+@pytest.fixture(scope="module")
+def registered(hotel_reference, small_spec, hotel_batch, tmp_path_factory):
+    """(registry, version, the fitted model, a real later batch's feature rows)."""
+    home = tmp_path_factory.mktemp("registry")
+    model = train_model(hotel_reference.sample(8000, random_state=0), small_spec)
+    rows = hotel_batch("2016-08")[list(small_spec.features)]
+    registry = Registry.at(home / "home", DataPlane(Storage(str(home / "root")), small_spec))
+    _, version = registry.log_model_run(model, "lightgbm", {}, {}, {}, rows)
+    return registry, version, model, rows
+
+
+def test_the_loop_reloads_exactly_the_fitted_scores(registered):
+    registry, version, model, rows = registered
+    loaded = registry.load(version)
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
+    np.testing.assert_array_equal(registry.load("challenger").predict(rows), model.predict(rows))
+
+
+def test_a_saved_model_is_plain_files_with_no_pickle(registered, tmp_path):
+    _, _, model, rows = registered
+    model.save(tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["booster.txt", "classifier.json"]
+    np.testing.assert_array_equal(load_classifier(tmp_path / "saved").predict_proba(rows), model.predict_proba(rows))
+    pins = pip_requirements(model.modules)
+    assert any(p.startswith("lightgbm==") for p in pins) and not any("scikit" in p or "+" in p for p in pins)
+
+
+def test_mlflow_loads_it_where_factory_is_not_installed(registered, tmp_path):
+    registry, version, model, rows = registered
+    rows.to_parquet(tmp_path / "rows.parquet")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    uri = f"models:/{registry.model_name}/{version}"
+    args = [registry.tracking_uri, uri, str(tmp_path / "rows.parquet"), str(tmp_path / "scores.npy")]
+    done = subprocess.run(
+        [sys.executable, "-c", OUTSIDE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    used = Path(done.stdout.strip().splitlines()[-1])
+    assert used.parts[-3:] == ("code", "factory", "__init__.py")  # the copy logged with the model
+    np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), model.predict_proba(rows))
