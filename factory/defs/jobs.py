@@ -8,7 +8,6 @@ from factory.defs.assets import (
     regeneration_assets,
     report_assets,
 )
-from factory.defs.partitions import batches
 
 bootstrap_job = dg.define_asset_job(
     "bootstrap_job",
@@ -18,20 +17,17 @@ bootstrap_job = dg.define_asset_job(
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=ingest_assets,
-    partitions_def=batches,
     description="Read a landed batch, run the ingest gate, measure drift.",
 )
 regeneration_job = dg.define_asset_job(
     "regeneration_job",
     selection=regeneration_assets + report_assets,
-    partitions_def=batches,
     description="Find blind spots, synthesise and gate rows for them, retrain, evaluate on real data, promote if "
     "better, redraw the flywheel report.",
 )
 flywheel_job = dg.define_asset_job(
     "flywheel_job",
     selection=ingest_assets + regeneration_assets + report_assets,
-    partitions_def=batches,
     description="The whole loop for one batch: ingest, drift, blind spots, synthesis, retrain, evaluation, "
     "promotion, flywheel report.",
 )
