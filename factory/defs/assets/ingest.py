@@ -6,7 +6,7 @@ import dagster as dg
 
 from factory.core.base.dataset import BATCH
 from factory.core.base.types import DriftReport, ValidationOutcome
-from factory.core.flywheel.monitoring import monitor
+from factory.core.flywheel.monitoring import Monitoring, monitor
 from factory.core.gate.ingest import outcome_html, validate_batch
 from factory.core.monitor.evidently_report import drift_table
 from factory.defs.assets.reference import initial_champion
@@ -106,6 +106,11 @@ def drift_report(
     validated_batch: ValidationOutcome,
 ) -> dg.Output[DriftReport]:
     m = monitor(factory.plane, mlflow.registry.load("champion"), context.partition_key)
+    return dg.Output(m.report, metadata=figures(_drift_metadata(m, factory.spec.drift.share_threshold)))
+
+
+def _drift_metadata(m: Monitoring, share_threshold: float) -> dict:
+    """Drift share and the drifted columns, prediction drift, the label-free estimate, the domain classifier."""
     report, estimate, scores = m.report, m.estimate, m.prediction_drift
     drifted = [
         dict(
@@ -123,7 +128,7 @@ def drift_report(
         **frame_metadata(drift_table(report)),
         "drift_share": report.drift_share,
         "n_drifted": len(report.drifted_columns),
-        "share_threshold": factory.spec.drift.share_threshold,
+        "share_threshold": share_threshold,
         "drift_test_seconds": report.seconds,
         "prediction_drift_test": scores.test,
         "prediction_drift": scores.score,
@@ -142,4 +147,4 @@ def drift_report(
         "drifted_columns": table(drifted, ["column", "test", "statistic", "threshold", "reference", "current"]),
         "evidently_report": dg.MetadataValue.path(m.html_uri),
     }
-    return dg.Output(report, metadata=figures({k: v for k, v in meta.items() if v is not None}))
+    return {k: v for k, v in meta.items() if v is not None}
