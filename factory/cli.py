@@ -13,6 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,8 +49,39 @@ def _configure(args: argparse.Namespace) -> Path:
     return home
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _factory(args: argparse.Namespace, home: Path):
+    """The resource the replayed jobs get from factory.definitions, configured from the arguments."""
+    from factory.defs.resources import FactoryResource
+
+    return FactoryResource(root=args.root, home=str(home), spec_path=str(Path(args.spec).resolve()))
+
+
+@contextmanager
+def _output_to(log: Path | None) -> Iterator[None]:
+    """Everything a run prints (dbt's per-node lines, MLflow's registry notices, Dagster's
+    console) goes to `log` instead of the terminal; Dagster's compute logs keep their copy.
+    File descriptors, not sys.stdout: dbt is a subprocess and Dagster captures at that level."""
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    streams = (sys.stdout, sys.stderr)
+    saved = [os.dup(s.fileno()) for s in streams]
+    with log.open("a") as out:
+        for stream in streams:
+            stream.flush()
+            os.dup2(out.fileno(), stream.fileno())
+        try:
+            yield
+        finally:
+            for stream, copy in zip(streams, saved):
+                stream.flush()
+                os.dup2(copy, stream.fileno())
+                os.close(copy)
+
+
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
 
 
 COLUMNS = [
@@ -74,24 +108,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     home = _configure(args)
     import dagster as dg
 
+    if not args.verbose:  # preview status of partitioned asset checks (drift_check): known, and not ours to fix
+        warnings.filterwarnings(
+            "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+        )
     from factory.core.base.dataset import BATCH, load_dataset
     from factory.core.base.plane import reference_from_source
-    from factory.core.base.types import CycleRow
     from factory.definitions import defs
     from factory.defs.partitions import batches
-    from factory.defs.resources import FactoryResource
 
-    factory = FactoryResource()
+    factory = _factory(args, home)
     spec, plane = factory.spec, factory.plane
     instance = dg.DagsterInstance.get()
+    log = None if args.verbose else home / "logs" / "replay.log"
     print(f"factory replay: dataset '{spec.name}', root {plane.storage.uri('')}, state {home}", flush=True)
     dataset = load_dataset(spec)
     _, later = reference_from_source(spec, dataset)
     if not plane.has_reference() or factory.registry.version_of("champion") is None:
         print("bootstrap: reference snapshot and first champion ...", flush=True)
-        result = defs.resolve_job_def("bootstrap_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET
-        )
+        with _output_to(log):
+            result = defs.resolve_job_def("bootstrap_job").execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET
+            )
         if not result.success:
             print("bootstrap failed: see the Dagster run log (make ui)", file=sys.stderr)
             return 1
@@ -103,51 +141,46 @@ def cmd_replay(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         landing = plane.land_frame(batch_id, dataset[dataset[BATCH] == batch_id].drop(columns=[BATCH]))
         instance.add_dynamic_partitions(batches.name, [batch_id])
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=batch_id,
-            raise_on_error=False,
-            tags={"factory/trigger": "replay"},
-            run_config=QUIET,
-        )
-        row = _cycle_row(result, batch_id, time.perf_counter() - start, CycleRow, landing.created)
+        with _output_to(log):
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=batch_id,
+                raise_on_error=False,
+                tags={"factory/trigger": "replay"},
+                run_config=QUIET,
+            )
+        row, cells = _cycle_row(result, batch_id, time.perf_counter() - start, landing.created)
         rows.append(row)
-        _print_row(
-            [
-                row.batch,
-                row.rows,
-                _fmt(row.drift_share, 2),
-                row.blind_spots,
-                row.synthetic_accepted,
-                _fmt(row.champion_auc),
-                _fmt(row.challenger_auc),
-                _fmt(row.champion_bs_f1),
-                _fmt(row.challenger_bs_f1),
-                "yes" if row.synthetic_used else "no",
-                "yes" if row.promoted else "no",
-                f"{row.seconds:.0f}",
-            ]
-        )
+        _print_row(cells)
         if row.note:
             print(f"  note: {row.note}", flush=True)
     if rows and not args.no_warehouse:
         print("warehouse: dbt build over every batch ...", flush=True)
-        built = defs.resolve_job_def("warehouse_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        print(
-            "warehouse: "
-            + ("built" if built.success else "dbt build failed: see the warehouse_job run in the Dagster UI"),
-            flush=True,
-        )
+        with _output_to(log):
+            built = defs.resolve_job_def("warehouse_job").execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET
+            )
+        print(f"warehouse: {_warehouse_line(built)}", flush=True)
     summary = {"spec": spec.name, "cycles": [asdict(r) for r in rows]}
     uri = plane.storage.write_json("summary.json", summary)
-    print(f"summary written to {uri}", flush=True)
+    print(f"summary written to {uri}" + (f"; run output in {log}" if log else ""), flush=True)
     return 0
 
 
-def _cycle_row(result, batch_id: str, seconds: float, CycleRow, created: bool):  # noqa: N803 - a class passed in
-    """Read what one flywheel run produced into a printed row."""
+def _warehouse_line(result) -> str:
+    """One line for the dbt build: models built, data tests passed and failed."""
+    if not result.success:
+        return "dbt build failed: see the warehouse_job run in the Dagster UI"
+    checks = [e.passed for e in result.get_asset_check_evaluations()]
+    models = len(result.get_asset_materialization_events())
+    return f"built {models} models; dbt tests: {sum(checks)} passed, {len(checks) - sum(checks)} failed"
+
+
+def _cycle_row(result, batch_id: str, seconds: float, created: bool):
+    """What one flywheel run produced: the summary's row and the printed cells, each number
+    rounded to what its interval justifies."""
+    from factory.core.base.rounding import SECONDS, rounded, rounded_row
+    from factory.core.base.types import CycleRow
 
     def value(node: str):
         try:
@@ -164,7 +197,7 @@ def _cycle_row(result, batch_id: str, seconds: float, CycleRow, created: bool): 
         note = "the run failed: see its log in the Dagster UI (make ui)"
     back_champ = evaluation.backtest_champion if evaluation else None
     back_chall = evaluation.backtest_challenger if evaluation else None
-    return CycleRow(
+    row = CycleRow(
         batch=batch_id,
         rows=validation.rows if validation else 0,
         drift_share=drift.drift_share if drift else 0.0,
@@ -179,34 +212,42 @@ def _cycle_row(result, batch_id: str, seconds: float, CycleRow, created: bool): 
         seconds=round(seconds, 1),
         note=note,
     )
+    champ, chall_scores = (rounded_row(asdict(m)) if m else {} for m in (back_champ, back_chall))
+    cells = [
+        row.batch,
+        row.rows,
+        rounded(row.drift_share),
+        row.blind_spots,
+        row.synthetic_accepted,
+        champ.get("auc"),
+        chall_scores.get("auc"),
+        champ.get("bs_f1"),
+        chall_scores.get("bs_f1"),
+        "yes" if row.synthetic_used else "no",
+        "yes" if row.promoted else "no",
+        rounded(seconds, SECONDS),
+    ]
+    return row, [_cell(c) for c in cells]
 
 
 def cmd_land(args: argparse.Namespace) -> int:
-    _configure(args)
-    from factory.defs.resources import FactoryResource
-
+    home = _configure(args)
     path = Path(args.file)
     fmt = "parquet" if path.suffix == ".parquet" else "csv"
-    landing = FactoryResource().plane.land(args.batch_id, path.read_bytes(), fmt)
+    landing = _factory(args, home).plane.land(args.batch_id, path.read_bytes(), fmt)
     verb = "landed" if landing.created else "already landed with the same content (no-op)"
     print(f"batch {args.batch_id} {verb}: {landing.key} sha256 {landing.sha256[:12]}")
     return 0
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    _configure(args)
-    from factory.defs.resources import FactoryResource
-
-    ledger = FactoryResource().registry.ledger()
+    ledger = _factory(args, _configure(args)).registry.ledger()
     print(ledger.to_string(index=False) if len(ledger) else "no promotion yet")
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    _configure(args)
-    from factory.defs.resources import FactoryResource
-
-    registry = FactoryResource().registry
+    registry = _factory(args, _configure(args)).registry
     previous = registry.version_of("champion")
     registry.rollback(args.version, args.reason)
     print(f"champion moved back from version {previous} to {args.version}: {args.reason}")
@@ -256,6 +297,12 @@ def parser() -> argparse.ArgumentParser:
     common(r)
     r.add_argument("--cycles", type=int, default=3, help="number of batches to land and run (default 3)")
     r.add_argument("--no-warehouse", action="store_true", help="skip the dbt warehouse build after the cycles")
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print what the runs print (dbt's per-node lines, MLflow's notices, Dagster's warnings) instead of "
+        "sending it to logs/replay.log under FACTORY_HOME",
+    )
     r.set_defaults(func=cmd_replay)
 
     land = sub.add_parser("land", help="land a batch file (csv in the spec's format, or parquet) under landing/")

@@ -1,7 +1,22 @@
-"""The Dagster code location that workspace.yaml loads."""
+"""The Dagster code location that workspace.yaml loads.
+
+Settings come from the environment as dg.EnvVar: read when a run starts, and named (not
+printed) in the UI. An EnvVar whose variable is unset fails the run rather than fall back to
+the field's default, so a variable that is unset when the code loads gets its documented
+default instead: FACTORY_ROOT `.factory`, FACTORY_HOME the root when local (else `.factory`),
+FACTORY_SPEC specs/hotel.yaml, MLFLOW_UI_URL http://127.0.0.1:5000.
+"""
+
+import hashlib
+import os
+from importlib.metadata import version
+from pathlib import Path
 
 import dagster as dg
 
+from factory.core.base.spec import load_spec
+from factory.core.synth.autoregressive import ARGN_VERSION
+from factory.core.synth.copula import COPULA_VERSION
 from factory.defs.assets import (
     ingest_assets,
     reference_assets,
@@ -12,15 +27,61 @@ from factory.defs.automation import daily_regeneration, drift_sensor, landing_se
 from factory.defs.io import StorageIOManager
 from factory.defs.jobs import bootstrap_job, flywheel_job, ingest_job, regeneration_job
 from factory.defs.operations import operation_checks, operation_jobs
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 from factory.defs.warehouse import dbt_resource, warehouse, warehouse_job
 
+OWNERS = ["team:ml-ops"]  # who is paged for every asset of the factory
+
+
+def _env(name: str, default: str) -> str:
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def code_versions(spec_path: str) -> dict[str, str]:
+    """What changes an asset's output besides its code, as its code version: the spec's content
+    for the reference snapshot, the generator's version for synthetic rows, the model family
+    for the challenger. Dagster then marks what a change makes stale."""
+    path = Path(spec_path)
+    if not path.exists():
+        return {}
+    spec = load_spec(path)
+    kind = spec.synthesis.generator
+    generators = {
+        "gaussian_copula": COPULA_VERSION,
+        "autoregressive": ARGN_VERSION,
+        "auto": f"{COPULA_VERSION}+{ARGN_VERSION}",
+    }
+    return {
+        "reference_snapshot": f"spec-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}",
+        "synthetic_batch": generators.get(kind, f"{kind}/sdv-{version('sdv')}"),
+        "challenger": spec.training.model,
+    }
+
+
+factory = FactoryResource(
+    root=_env("FACTORY_ROOT", ".factory"),
+    home=_env("FACTORY_HOME", ""),
+    spec_path=_env("FACTORY_SPEC", "specs/hotel.yaml"),
+)
+versions = code_versions(os.environ.get("FACTORY_SPEC") or "specs/hotel.yaml")
+assets = dg.map_asset_specs(
+    lambda spec: spec.replace_attributes(
+        owners=OWNERS, code_version=versions.get(spec.key.to_user_string(), spec.code_version)
+    ),
+    reference_assets + ingest_assets + regeneration_assets + report_assets + [warehouse],
+)
+
 defs = dg.Definitions(
-    assets=reference_assets + ingest_assets + regeneration_assets + report_assets + [warehouse],
+    assets=assets,
     asset_checks=operation_checks,
     jobs=[bootstrap_job, ingest_job, regeneration_job, flywheel_job, *operation_jobs, warehouse_job],
     sensors=[landing_sensor, drift_sensor],
     schedules=[daily_regeneration],
-    resources={"factory": FactoryResource(), "io_manager": StorageIOManager(), "dbt": dbt_resource()},
+    resources={
+        "factory": factory,
+        "mlflow": MLflowResource(factory=factory, ui_url=_env("MLFLOW_UI_URL", "http://127.0.0.1:5000")),
+        "io_manager": StorageIOManager(),
+        "dbt": dbt_resource(),
+    },
     executor=dg.in_process_executor,
 )

@@ -13,6 +13,7 @@ import time
 
 import dagster as dg
 
+from factory.core.base.rounding import rounded
 from factory.defs.assets.ingest import drift_report
 from factory.defs.assets.learning import promotion
 from factory.defs.jobs import ingest_job, regeneration_job
@@ -59,7 +60,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) 
         if share >= settings.share_threshold or drop > settings.performance_tolerance:
             triggered.append(batch_id)
         else:
-            skipped.append(f"{batch_id} ({share:.2f})")
+            skipped.append(f"{batch_id} ({rounded(share)})")
     now = time.time()
     fired = [t for t in state["fired"] if now - t < settings.period_hours * 3600]
     newest = max(triggered) if triggered else None

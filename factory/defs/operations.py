@@ -12,10 +12,11 @@ regeneration_job and pick the batch (partition) in the launchpad.
 import dagster as dg
 from pydantic import Field
 
+from factory.core.base.rounding import rounded
 from factory.core.base.types import DriftReport
 from factory.defs.assets.ingest import drift_report
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 
 
 class PromoteConfig(dg.Config):
@@ -38,8 +39,8 @@ class RollbackConfig(dg.Config):
 @dg.op(
     description="Point the MLflow alias `champion` at the chosen version and record a manual promotion in the ledger."
 )
-def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, factory: FactoryResource) -> None:
-    registry = factory.registry
+def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, mlflow: MLflowResource) -> None:
+    registry = mlflow.registry
     previous = registry.version_of("champion")
     registry.promote(config.version, batch_id="", reason=config.reason, action="manual")
     context.log.info(f"champion {previous} -> {config.version}: {config.reason}")
@@ -48,8 +49,8 @@ def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, facto
 @dg.op(
     description="Point the MLflow alias `champion` back at an earlier champion and record the rollback in the ledger."
 )
-def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig, factory: FactoryResource) -> None:
-    registry = factory.registry
+def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig, mlflow: MLflowResource) -> None:
+    registry = mlflow.registry
     previous = registry.version_of("champion")
     registry.rollback(config.version, config.reason)
     context.log.info(f"champion {previous} rolled back to {config.version}: {config.reason}")
@@ -83,7 +84,7 @@ def drift_check(factory: FactoryResource, drift_report: DriftReport) -> dg.Asset
         passed=share < threshold,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "drift_share": share,
+            "drift_share": rounded(share),
             "share_threshold": float(threshold),
             "drifted_columns": ", ".join(drift_report.drifted_columns) or "none",
         },

@@ -1,14 +1,14 @@
-"""Resources: where the factory keeps its state (the IO manager over the same root is io.py's).
+"""Resources: where the factory keeps its state, its MLflow store, and an IO manager over the root.
 
-Configuration comes from the environment so that the CLI, `dagster dev` and tests
-agree: FACTORY_ROOT (storage root, local path or s3://bucket/prefix; default
-`.factory`), FACTORY_HOME (local state: Dagster instance, MLflow store, DuckDB file;
-default the root when local, else `.factory`), FACTORY_SPEC (default specs/hotel.yaml),
-MLFLOW_UI_URL (base URL of the MLflow UI for links; default http://127.0.0.1:5000).
+factory/definitions.py configures them from the environment with dg.EnvVar (FACTORY_ROOT,
+FACTORY_HOME, FACTORY_SPEC, MLFLOW_UI_URL); the defaults here are the documented ones for an
+unset variable: root `.factory`, home the root when it is local (else `.factory`), spec
+specs/hotel.yaml, MLflow UI http://127.0.0.1:5000.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import cache
 
@@ -24,14 +24,12 @@ from factory.defs.io import default_root
 
 
 def default_home(root: str | None = None) -> str:
-    root = root or default_root()
-    if "FACTORY_HOME" in os.environ:
-        return os.environ["FACTORY_HOME"]
+    """FACTORY_HOME, else the root when it is local, else .factory (databases cannot live on S3)."""
+    return os.environ.get("FACTORY_HOME") or _home_of(root or default_root())
+
+
+def _home_of(root: str) -> str:
     return ".factory" if "://" in root else root
-
-
-def default_spec() -> str:
-    return os.environ.get("FACTORY_SPEC", "specs/hotel.yaml")
 
 
 @cache
@@ -40,15 +38,19 @@ def _spec(path: str) -> DatasetSpec:
 
 
 class FactoryResource(dg.ConfigurableResource):
-    """The dataset spec, the storage root and the MLflow registry of one factory."""
+    """The dataset spec and the storage root of one factory."""
 
-    root: str = Field(default_factory=default_root, description="Storage root: a local path or s3://bucket/prefix.")
-    home: str = Field(default_factory=default_home, description="Local state: Dagster instance, MLflow store, DuckDB.")
-    spec_path: str = Field(default_factory=default_spec, description="The dataset spec YAML.")
-    mlflow_ui_url: str = Field(
-        default_factory=lambda: os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000"),
-        description="Base URL of the MLflow UI, for links in metadata.",
+    root: str = Field(default=".factory", description="Storage root: a local path or s3://bucket/prefix.")
+    home: str = Field(
+        default="",
+        description="Local state (Dagster instance, MLflow store, DuckDB); empty: the root when it is local, "
+        "else .factory.",
     )
+    spec_path: str = Field(default="specs/hotel.yaml", description="The dataset spec YAML.")
+
+    @property
+    def local_home(self) -> str:
+        return self.home or _home_of(self.root)
 
     @property
     def spec(self) -> DatasetSpec:
@@ -60,7 +62,28 @@ class FactoryResource(dg.ConfigurableResource):
 
     @property
     def registry(self) -> Registry:
-        return Registry.at(self.home, self.plane)
+        """The MLflow registry with the default settings (the CLI, tests); assets take MLflowResource."""
+        return MLflowResource(factory=self).registry
+
+
+class MLflowResource(dg.ConfigurableResource):
+    """The MLflow tracking store and registered model of a factory: hands out the core Registry."""
+
+    factory: FactoryResource
+    tracking_uri: str = Field(
+        default="", description="MLflow tracking and registry URI; empty: sqlite:///<home>/mlflow.db."
+    )
+    model_name: str = Field(default="", description="The registered model; empty: factory-<spec name>.")
+    ui_url: str = Field(default="http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links.")
+
+    @property
+    def registry(self) -> Registry:
+        registry = Registry.at(self.factory.local_home, self.factory.plane)
+        return dataclasses.replace(
+            registry,
+            tracking_uri=self.tracking_uri or registry.tracking_uri,
+            model_name=self.model_name or registry.model_name,
+        )
 
     def run_url(self, run_id: str) -> str:
-        return f"{self.mlflow_ui_url.rstrip('/')}/#/experiments/{self.registry.experiment_id()}/runs/{run_id}"
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{self.registry.experiment_id()}/runs/{run_id}"

@@ -49,7 +49,7 @@ class _Translator(DagsterDbtTranslator):
 @contextmanager
 def _dbt_env(factory: FactoryResource) -> Iterator[None]:
     """dbt reads the root and the DuckDB location from the environment; make them absolute."""
-    home = Path(factory.home).resolve()
+    home = Path(factory.local_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     values = {"FACTORY_ROOT": factory.plane.storage.uri("").rstrip("/"), "FACTORY_HOME": str(home)}
     saved = {k: os.environ.get(k) for k in values}

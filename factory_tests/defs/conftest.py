@@ -14,7 +14,7 @@ import yaml
 from factory.core.base.dataset import BATCH, load_dataset
 from factory.core.base.spec import load_spec
 from factory.defs.io import StorageIOManager
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_SHARE = 0.12
@@ -61,7 +61,11 @@ def factory(tmp_path, small_spec_path) -> FactoryResource:
 
 @pytest.fixture
 def resources(factory) -> dict:
-    return {"factory": factory, "io_manager": StorageIOManager(root=factory.root)}
+    return {
+        "factory": factory,
+        "mlflow": MLflowResource(factory=factory),
+        "io_manager": StorageIOManager(root=factory.root),
+    }
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import dagster as dg
 import pandas as pd
@@ -12,11 +13,23 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.spec import load_spec
 from factory.core.discover.scan import encode
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
+from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource, StorageIOManager
+from factory.defs.resources import FactoryResource, MLflowResource
 from factory_tests.defs.conftest import batch_frame, production_batches, write_small_spec
 
 LOOP = ingest_assets + regeneration_assets
+
+
+FRAMES = ["landed_batch", "validated_batch", "drift_report", "blind_spots", "synthetic_batch"]
+FRAMES += ["synthetic_validation", "evaluation", "baselines"]
+_RICH = (
+    dg.MarkdownMetadataValue,
+    dg.PathMetadataValue,
+    dg.UrlMetadataValue,
+    dg.TableMetadataValue,
+    dg.TableSchemaMetadataValue,
+)
 
 
 def _plain(value) -> bool:
@@ -54,12 +67,23 @@ def test_one_cycle_materialises_every_asset(bootstrapped, resources, instance, s
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["ingest_gate"] is True and checks["synthetic_gate"] is True
     assert "promotion_gate" in checks
-    # metadata stays plain Python so the UI can plot it
-    for event in result.get_asset_materialization_events():
-        for value in event.materialization.metadata.values():
-            assert _plain(value.value) or hasattr(value, "md_str") or hasattr(value, "path") or hasattr(value, "url"), (
-                value
-            )
+    # metadata stays plain Python so the UI can plot it; tables are Dagster's own, typed and rounded
+    metadata = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    for name, meta in metadata.items():
+        for label, value in meta.items():
+            assert _plain(value.value) or isinstance(value, _RICH), (name, label, value)
+            assert not (isinstance(value, dg.MarkdownMetadataValue) and "|" in value.value), (name, label)
+    for name in FRAMES:  # an empty frame (no synthetic rows asked for) may have no columns either
+        rows, schema = metadata[name]["dagster/row_count"].value, metadata[name]["dagster/column_schema"].schema
+        assert rows >= 0 and (schema.columns or rows == 0), name
+    assert {c.name for c in metadata["blind_spots"]["dagster/column_schema"].schema.columns} >= {"predicate", "lift"}
+    assert metadata["validated_batch"]["dagster/row_count"].value == len(batch_frame(small_dataset, batch_id))
+    scores = metadata["evaluation"]["scores"].value
+    types = {c.name: c.type for c in scores.schema.columns}
+    assert types["set"] == "string" and types["rows"] == "int" and types["auc"] == "float"
+    for record in scores.records:  # ROC AUC to one digit finer than its interval's width
+        width = record.data["auc_high"] - record.data["auc_low"]
+        assert record.data["auc"] == round(record.data["auc"], 1 - math.floor(math.log10(width)))
     # the plan is an asset of its own, kept under plans/<batch>/<run>.json; synthesis asks for exactly it
     plan = result.output_for_node("generation_plan")
     kept = [k.split("/")[-1] for k in plane.storage.list(f"plans/{batch_id}")]
@@ -152,10 +176,35 @@ def test_the_loop_slices_on_the_specs_numeric_bins(tmp_path, instance):
         folder.mkdir()
         spec_path = write_small_spec(folder, blind_spots={"numeric_bins": bins})
         factory = FactoryResource(root=str(folder / "root"), home=str(folder / "home"), spec_path=str(spec_path))
-        resources = {"factory": factory, "io_manager": StorageIOManager(root=factory.root)}
+        resources = {
+            "factory": factory,
+            "mlflow": MLflowResource(factory=factory),
+            "io_manager": StorageIOManager(root=factory.root),
+        }
         assert dg.materialize(reference_assets[:1], resources=resources, instance=instance).success
         plane = DataPlane(factory.plane.storage, load_spec(spec_path))
         profile = plane.profile()
         assert len(profile.column("lead_time").bin_edges) == bins - 1  # a continuous column: every cut is distinct
         codes, conditions = encode(plane.reference(), profile)["lead_time"]
         assert len(conditions) == bins + 1  # the bins and the missing bin
+
+
+def test_a_dropped_connection_is_retried(factory, resources, instance, small_dataset, monkeypatch):
+    from factory.core.base.plane import DataPlane
+    from factory.defs.assets import landed_batch
+
+    batch_id = production_batches(small_dataset)[0]
+    factory.plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
+    read, calls = DataPlane.read_landed, []
+
+    def flaky(self, batch):
+        calls.append(batch)
+        if len(calls) == 1:
+            raise OSError("connection reset by peer")
+        return read(self, batch)
+
+    monkeypatch.setattr(DataPlane, "read_landed", flaky)
+    result = _run(instance, resources, batch_id, selection=[landed_batch])
+    assert result.success and len(calls) == 2
+    retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retried) == 1

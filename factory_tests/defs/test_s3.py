@@ -23,7 +23,7 @@ from factory.core.base.storage import Storage
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
 from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 from factory_tests.defs.conftest import batch_frame, production_batches
 
 BUCKET = "factory-test"
@@ -182,7 +182,11 @@ def test_one_cycle_with_the_root_on_s3(s3_endpoint, tmp_path, small_spec_path, s
     factory = FactoryResource(
         root=f"s3://{BUCKET}/{prefix}", home=str(tmp_path / "home"), spec_path=str(small_spec_path)
     )
-    resources = {"factory": factory, "io_manager": StorageIOManager(root=factory.root)}
+    resources = {
+        "factory": factory,
+        "mlflow": MLflowResource(factory=factory),
+        "io_manager": StorageIOManager(root=factory.root),
+    }
     batch_id = production_batches(small_dataset)[0]
     with dg.instance_for_test() as instance:
         assert dg.materialize(reference_assets, resources=resources, instance=instance).success

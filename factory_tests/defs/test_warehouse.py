@@ -12,7 +12,7 @@ import pytest
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets
 from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 from factory.defs.warehouse import dbt_resource, warehouse
 from factory_tests.defs.conftest import batch_frame, production_batches
 
@@ -22,7 +22,12 @@ def cycled(tmp_path_factory, small_spec_path, small_dataset):
     """A root after the bootstrap and one cycle, the instance, and the cycle's result."""
     tmp = tmp_path_factory.mktemp("warehouse")
     factory = FactoryResource(root=str(tmp / "root"), home=str(tmp / "home"), spec_path=str(small_spec_path))
-    resources = {"factory": factory, "io_manager": StorageIOManager(root=factory.root), "dbt": dbt_resource()}
+    resources = {
+        "factory": factory,
+        "mlflow": MLflowResource(factory=factory),
+        "io_manager": StorageIOManager(root=factory.root),
+        "dbt": dbt_resource(),
+    }
     batch_id = production_batches(small_dataset)[0]
     with dg.instance_for_test() as instance:
         assert dg.materialize(reference_assets, resources=resources, instance=instance).success

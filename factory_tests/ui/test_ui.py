@@ -49,21 +49,23 @@ LOOP = [
     "promotion",
     "flywheel_report",
 ]
+ROWS, SCHEMA = "dagster/row_count", "dagster/column_schema"
 # what each asset's latest materialisation must tell a person (issue 9)
 METADATA = {
-    "landed_batch": {"rows", "sha256", "source"},
-    "validated_batch": {"rows", "expectations", "failures", "report"},
-    "drift_report": {"drift_share", "drifted_columns", "evidently_report"},
-    "blind_spots": {"blind_spots", "count"},
+    "landed_batch": {ROWS, SCHEMA, "sha256", "source"},
+    "validated_batch": {ROWS, SCHEMA, "expectations", "failures", "report"},
+    "drift_report": {ROWS, SCHEMA, "drift_share", "drifted_columns", "evidently_report"},
+    "blind_spots": {ROWS, SCHEMA, "blind_spots", "count"},
     "generation_plan": {"slices", "rows", "budget", "planned", "skipped", "path"},
-    "synthetic_batch": {"rows", "requested", "path"},
-    "synthetic_validation": {"accepted", "dropped", "plan_vs_accepted", "report"},
+    "synthetic_batch": {ROWS, SCHEMA, "requested", "path"},
+    "synthetic_validation": {ROWS, SCHEMA, "accepted", "dropped", "plan_vs_accepted", "report"},
     "challenger": {"version", "uses_synthetic", "ablation", "mlflow_run"},
-    "evaluation": {"scores", "auc_diff", "bs_auc_diff"},
-    "baselines": {"baselines"},
+    "evaluation": {ROWS, SCHEMA, "scores", "auc_diff", "bs_auc_diff"},
+    "baselines": {ROWS, SCHEMA, "baselines"},
     "promotion": {"promoted", "reason", "champion_version"},
     "flywheel_report": {"report", "cycles", "drift_share", "synthetic_share", "promoted"},
 }
+TABLES = {"blind_spots": ["blind_spots"], "evaluation": ["scores", "per_blind_spot"], "baselines": ["baselines"]}
 CHECKS = {"ingest_gate": "ERROR", "synthetic_gate": "WARN", "promotion_gate": None, "drift_check": "WARN"}
 SENSORS = ["landing_sensor", "drift_sensor"]
 SCHEDULES = ["daily_regeneration"]
@@ -156,6 +158,7 @@ def cockpit(tmp_path_factory, small_spec_path):
 
 LATEST = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {
   assetMaterializations(limit: 1) { partition metadataEntries { label __typename } } } } }"""
+OWNERS = """{ assetNodes { assetKey { path } kinds owners { ... on TeamAssetOwner { team } } } }"""
 CHECK_NODES = """{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"""
 CHECK_RESULTS = """query($path: [String!]!, $name: String!) {
   assetCheckExecutions(assetKey: {path: $path}, checkName: $name, limit: 1) {
@@ -171,9 +174,12 @@ def test_graphql_shows_the_loop_its_metadata_and_check_results(cockpit):
         data = _post(base, LATEST, {"path": [name]})["assetOrError"]
         latest = data["assetMaterializations"]
         assert latest, f"{name} was never materialised"
-        labels = {e["label"] for e in latest[0]["metadataEntries"]}
-        assert keys <= labels, f"{name} lacks {keys - labels}"
+        types = {e["label"]: e["__typename"] for e in latest[0]["metadataEntries"]}
+        assert keys <= set(types), f"{name} lacks {keys - set(types)}"
         assert latest[0]["partition"] is not None
+        assert all(types.get(k, "TableMetadataEntry") == "TableMetadataEntry" for k in TABLES.get(name, [])), types
+    owned = _post(base, OWNERS)["assetNodes"]
+    assert all(n["kinds"] and n["owners"] == [{"team": "ml-ops"}] for n in owned), owned
     where = {c["name"]: name for name, n in assets.items() for c in (n["assetChecksOrError"] or {}).get("checks", [])}
     assert set(CHECKS) <= set(where), where
     for check, severity in CHECKS.items():
@@ -244,11 +250,7 @@ def test_catalogue_lists_the_loop(page, cockpit):
 def test_blind_spot_page_shows_its_table(page, cockpit):
     _, tmp = cockpit
     _open(page, cockpit, "/assets/blind_spots", "blind_spots", "Latest materialization")
-    row = page.get_by_role("row").filter(has_text="blind_spots").first
-    longer = row.get_by_text("[Show Markdown]")  # a long table is one click away, in a dialog
-    if longer.count():
-        longer.first.click()
-    header = page.get_by_role("columnheader", name="predicate")  # the markdown table, rendered
+    header = page.get_by_role("columnheader", name="predicate")  # Dagster's own table, inline
     header.first.wait_for(state="visible")
     page.screenshot(path=str(tmp / "blind_spots-table.png"))
     assert page.get_by_role("columnheader", name="lift").count() >= 1

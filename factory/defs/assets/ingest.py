@@ -5,18 +5,21 @@ from dataclasses import asdict
 import dagster as dg
 
 from factory.core.base.dataset import BATCH
-from factory.core.base.types import DriftReport, ValidationOutcome, plain
-from factory.core.flywheel.monitoring import monitor
+from factory.core.base.types import DriftReport, ValidationOutcome
+from factory.core.flywheel.monitoring import Monitoring, monitor
 from factory.core.gate.ingest import outcome_html, validate_batch
+from factory.core.monitor.evidently_report import drift_table
 from factory.defs.assets.reference import initial_champion
-from factory.defs.assets.tables import LOOP, md_table
+from factory.defs.assets.tables import LOOP, RETRY, figures, frame_metadata, table
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 
 
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    kinds={"python", "pandas"},
+    retry_policy=RETRY,
     description="A production batch as it landed under landing/: rows and content hash.",
 )
 def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
@@ -25,8 +28,7 @@ def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) ->
     manifest = factory.plane.landing_manifest(batch_id)
     return dg.MaterializeResult(
         metadata={
-            "rows": len(frame),
-            "columns": len(frame.columns),
+            **frame_metadata(frame),
             "sha256": manifest["sha256"],
             "source": dg.MetadataValue.path(factory.plane.storage.uri(manifest["key"])),
         }
@@ -38,6 +40,8 @@ def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) ->
     partitions_def=batches,
     deps=[landed_batch, initial_champion],
     dagster_type=ValidationOutcome,  # a generator body: its readers decode the stored value by this type
+    kinds={"great_expectations", "pandas"},
+    retry_policy=RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "ingest_gate",
@@ -57,7 +61,6 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
     report = plane.write_report("validation", batch_id, "json", asdict(outcome))
     page = plane.write_report("validation", batch_id, "html", outcome_html(outcome, "Ingest gate"))
     meta = {
-        "rows": outcome.rows,
         "expectations": outcome.expectations,
         "failures": len(outcome.failures),
         "warnings": len(outcome.warnings),
@@ -67,7 +70,7 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
     if not outcome.passed:
         where = plane.quarantine(outcome)
         context.log.error("\n".join(outcome.failures))
-        yield dg.Output(outcome, metadata={**meta, "quarantined": dg.MetadataValue.path(where)})
+        yield dg.Output(outcome, metadata={**meta, "rows": outcome.rows, "quarantined": dg.MetadataValue.path(where)})
         yield dg.AssetCheckResult(
             check_name="ingest_gate",
             passed=False,
@@ -78,8 +81,9 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
             },
         )
         return
-    plane.write_validated(batch_id, plane.normalise(plane.read_landed(batch_id), batch_id))
-    yield dg.Output(outcome, metadata=meta)
+    validated = plane.normalise(plane.read_landed(batch_id), batch_id)
+    plane.write_validated(batch_id, validated)
+    yield dg.Output(outcome, metadata={**meta, **frame_metadata(validated)})
     yield dg.AssetCheckResult(
         check_name="ingest_gate",
         passed=True,
@@ -90,14 +94,24 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    kinds={"evidently", "pandas"},
+    retry_policy=RETRY,
     description="Drift of the batch against the reference profile (Evidently's tests, fast path), prediction drift "
     "and label-free performance estimate (CBPE) of the champion; Evidently DataDriftPreset HTML report "
     "on a sample.",
 )
 def drift_report(
-    context: dg.AssetExecutionContext, factory: FactoryResource, validated_batch: ValidationOutcome
+    context: dg.AssetExecutionContext,
+    factory: FactoryResource,
+    mlflow: MLflowResource,
+    validated_batch: ValidationOutcome,
 ) -> dg.Output[DriftReport]:
-    m = monitor(factory.plane, factory.registry.load("champion"), context.partition_key)
+    m = monitor(factory.plane, mlflow.registry.load("champion"), context.partition_key)
+    return dg.Output(m.report, metadata=figures(_drift_metadata(m, factory.spec.drift.share_threshold)))
+
+
+def _drift_metadata(m: Monitoring, share_threshold: float) -> dict:
+    """Drift share and the drifted columns, prediction drift, the label-free estimate, the domain classifier."""
     report, estimate, scores = m.report, m.estimate, m.prediction_drift
     drifted = [
         dict(
@@ -111,30 +125,27 @@ def drift_report(
         for c in report.columns
         if c.drifted
     ]
-    interval = f"[{estimate.auc_low:.3f}, {estimate.auc_high:.3f}]" if estimate.auc_low is not None else None
-    return dg.Output(
-        report,
-        metadata={
-            **plain(
-                {
-                    "drift_share": report.drift_share,
-                    "n_drifted": len(report.drifted_columns),
-                    "share_threshold": factory.spec.drift.share_threshold,
-                    "drift_test_seconds": report.seconds,
-                    "prediction_drift": f"{scores.test} {scores.score:.3f} (drifted: {scores.drifted})",
-                    "estimated_auc": estimate.auc,
-                    "estimated_auc_interval": interval,
-                    "estimated_auc_drop": m.estimated_auc_drop,
-                    "estimated_f1": estimate.f1,
-                    "estimated_recall": estimate.recall,
-                    "realised_auc": estimate.realised_auc,
-                    "realised_f1": estimate.realised_f1,
-                    "realised_recall": estimate.realised_recall,
-                    "domain_classifier_auc": report.domain_auc,
-                    "domain_features": ", ".join(report.domain_features),
-                }
-            ),
-            "drifted_columns": md_table(drifted),
-            "evidently_report": dg.MetadataValue.path(m.html_uri),
-        },
-    )
+    meta = {
+        **frame_metadata(drift_table(report)),
+        "drift_share": report.drift_share,
+        "n_drifted": len(report.drifted_columns),
+        "share_threshold": share_threshold,
+        "drift_test_seconds": report.seconds,
+        "prediction_drift_test": scores.test,
+        "prediction_drift": scores.score,
+        "prediction_drifted": scores.drifted,
+        "estimated_auc": estimate.auc,
+        "estimated_auc_low": estimate.auc_low,
+        "estimated_auc_high": estimate.auc_high,
+        "estimated_auc_drop": m.estimated_auc_drop,
+        "estimated_f1": estimate.f1,
+        "estimated_recall": estimate.recall,
+        "realised_auc": estimate.realised_auc,
+        "realised_f1": estimate.realised_f1,
+        "realised_recall": estimate.realised_recall,
+        "domain_classifier_auc": report.domain_auc,
+        "domain_features": ", ".join(report.domain_features),
+        "drifted_columns": table(drifted, ["column", "test", "statistic", "threshold", "reference", "current"]),
+        "evidently_report": dg.MetadataValue.path(m.html_uri),
+    }
+    return {k: v for k, v in meta.items() if v is not None}

@@ -3,54 +3,65 @@
 from dataclasses import asdict
 
 import dagster as dg
+import pandas as pd
 
-from factory.core.base.types import plain
 from factory.core.discover.scan import SliceSearch
 from factory.core.flywheel.retraining import (
     Challenger,
     Evaluation,
     decide,
     evaluate,
+    evaluation_table,
     promote_if_better,
     run_baselines,
     train_challenger,
 )
-from factory.defs.assets.tables import LOOP, md_table
+from factory.defs.assets.tables import LOOP, RETRY, figures, frame_metadata, table
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
+
+SCORES = ["auc", "bs_auc", "f1", "bs_f1"]
+AUC = ["auc", "auc_low", "auc_high"]
+BACKTEST = [*AUC, "bs_f1", "bs_f1_low", "bs_f1_high"]  # evaluation's scalars, for plots
 
 
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    kinds={"python", "mlflow"},
+    retry_policy=RETRY,
     description="The challenger: every candidate recipe scored on the honest holdout (the newest labelled batch's "
     "later part), the best with or without the accepted synthetic rows (pooled evidence), refitted on every labelled "
     "row and registered in MLflow.",
 )
 def challenger(
-    context: dg.AssetExecutionContext, factory: FactoryResource, synthetic_validation: str, blind_spots: SliceSearch
+    context: dg.AssetExecutionContext,
+    factory: FactoryResource,
+    mlflow: MLflowResource,
+    synthetic_validation: str,
+    blind_spots: SliceSearch,
 ) -> dg.Output[Challenger]:
     result = train_challenger(
-        factory.plane, factory.registry, context.partition_key, synthetic_validation, list(blind_spots.blind_spots)
+        factory.plane, mlflow.registry, context.partition_key, synthetic_validation, list(blind_spots.blind_spots)
     )
-    return dg.Output(
-        result,
-        metadata={
-            "version": result.version,
-            "recipe": result.recipe,
-            "candidates": md_table(plain(list(result.candidates))),
-            "uses_synthetic": result.uses_synthetic,
-            "synthetic": result.synthetic_reason,
-            "holdout_rows": result.holdout_rows,
-            "holdout_copies_dropped": result.copies_dropped,
-            "mlflow_run": dg.MetadataValue.url(factory.run_url(result.run_id)),
-        },
-    )
+    meta = {
+        "version": result.version,
+        "recipe": result.recipe,
+        "candidates": table(list(result.candidates), ["recipe", "auc", "bs_auc"]),
+        "uses_synthetic": result.uses_synthetic,
+        "synthetic": result.synthetic_reason,
+        "holdout_rows": result.holdout_rows,
+        "holdout_copies_dropped": result.copies_dropped,
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(result.run_id)),
+    }
+    return dg.Output(result, metadata=figures(meta))
 
 
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    kinds={"pandas", "mlflow"},
+    retry_policy=RETRY,
     dagster_type=Evaluation,  # a generator body: its readers decode the stored value by this type
     check_specs=[
         dg.AssetCheckSpec(
@@ -69,61 +80,49 @@ def challenger(
 def evaluation(
     context: dg.AssetExecutionContext,
     factory: FactoryResource,
+    mlflow: MLflowResource,
     challenger: Challenger,
     blind_spots: SliceSearch,
 ):
-    result = evaluate(factory.plane, factory.registry, context.partition_key, challenger, list(blind_spots.blind_spots))
-    rows = [
-        dict(
-            set=s,
-            **{
-                k: asdict(m)[k]
-                for k in ("model", "rows", "auc", "auc_low", "auc_high", "bs_auc", "pr_auc", "f1", "bs_f1", "brier")
-            },
-        )
-        for s, m in (
-            ("gate", result.gate_champion),
-            ("gate", result.gate_challenger),
-            ("backtest", result.backtest_champion),
-            ("backtest", result.backtest_challenger),
-        )
-        if m
-    ]
-    per_spot = [
-        dict(
-            blind_spot=a.predicate,
-            metric=a.metric,
-            rows=a.rows,
-            champion_auc=a.auc,
-            challenger_auc=b.auc,
-            challenger_auc_low=b.auc_low,
-            challenger_auc_high=b.auc_high,
-        )
-        for a, b in zip(result.gate_champion.spots, result.gate_challenger.spots)
-    ]
-    meta = {
-        "scores": md_table(plain(rows)),
-        **{k: v for k, v in plain(asdict(result.comparison)).items() if v is not None},
-    }
-    if per_spot:
-        meta["per_blind_spot"] = md_table(plain(per_spot))
-    for name, m in (("champion", result.backtest_champion), ("challenger", result.backtest_challenger)):
-        if m is not None:
-            meta.update({f"backtest_{name}_auc": plain(m.auc) or 0.0, f"backtest_{name}_bs_f1": plain(m.bs_f1) or 0.0})
-    verdict = decide(factory.plane, context.partition_key, challenger, result)
-    undefined = result.comparison.auc_diff is None
-    yield dg.Output(result, metadata=meta)
+    batch_id = context.partition_key
+    result = evaluate(factory.plane, mlflow.registry, batch_id, challenger, list(blind_spots.blind_spots))
+    verdict = decide(factory.plane, batch_id, challenger, result)
+    yield dg.Output(result, metadata=figures(_evaluation_metadata(result, batch_id)))
     yield dg.AssetCheckResult(
         check_name="promotion_gate",
         passed=verdict.promoted,
         metadata={"reason": verdict.reason, "policy": verdict.policy},
-        severity=dg.AssetCheckSeverity.ERROR if undefined else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if result.comparison.auc_diff is None else dg.AssetCheckSeverity.WARN,
     )
+
+
+def _evaluation_metadata(result: Evaluation, batch_id: str) -> dict:
+    """The score table, the gate's paired differences, per blind spot scores and the backtest's headline."""
+    models = [result.gate_champion, result.gate_challenger, result.backtest_champion, result.backtest_challenger]
+    rows = [dict(asdict(m), set=s) for s, m in zip(["gate"] * 2 + ["backtest"] * 2, models) if m]
+    meta = {
+        **frame_metadata(evaluation_table(result, batch_id)),
+        "scores": table(rows, ["set", "model", "rows", *AUC, "bs_auc", "pr_auc", "f1", "bs_f1", "brier"]),
+        **{k: v for k, v in asdict(result.comparison).items() if v is not None},
+    }
+    per_spot = [
+        {"blind_spot": a.predicate, "metric": a.metric, "rows": a.rows}
+        | {f"{who}_{k}": getattr(m, k) for who, m in (("champion", a), ("challenger", b)) for k in AUC}
+        for a, b in zip(result.gate_champion.spots, result.gate_challenger.spots)
+    ]
+    if per_spot:
+        meta["per_blind_spot"] = table(per_spot)
+    for name, m in (("champion", result.backtest_champion), ("challenger", result.backtest_challenger)):
+        scores = asdict(m) if m is not None else {}
+        meta |= {f"backtest_{name}_{k}": scores[k] for k in BACKTEST if scores.get(k) is not None}
+    return meta
 
 
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    kinds={"pandas", "mlflow"},
+    retry_policy=RETRY,
     description="What a careful team gets without the factory, trained on the rows the challenger is served from and "
     "scored on the next batch: frozen first model, fixed recipes (all rows, recency weights, last 3, 6, 12 batches), "
     "SMOTE-NC, untargeted synthetic rows. Off unless the spec's baselines.enabled (the benchmark turns it on).",
@@ -131,6 +130,7 @@ def evaluation(
 def baselines(
     context: dg.AssetExecutionContext,
     factory: FactoryResource,
+    mlflow: MLflowResource,
     synthetic_validation: str,
     blind_spots: SliceSearch,
     challenger: Challenger,
@@ -138,34 +138,34 @@ def baselines(
     if not factory.spec.baselines.enabled:
         return dg.Output({}, metadata={"baselines": "off (spec baselines.enabled)"})
     offered = len(factory.plane.storage.read_parquet(synthetic_validation))
+    spots = list(blind_spots.blind_spots)
     scores = run_baselines(
-        factory.plane,
-        factory.registry,
-        context.partition_key,
-        list(blind_spots.blind_spots),
-        offered,
-        cycle_version=challenger.version,
+        factory.plane, mlflow.registry, context.partition_key, spots, offered, cycle_version=challenger.version
     )
-    rows = [
-        dict(baseline=name, set=kind, **{k: (s[kind] or {}).get(k) for k in ("auc", "bs_auc", "f1", "bs_f1")})
-        for name, s in scores.items()
-        for kind in ("backtest",)
-        if s[kind]
-    ]
-    return dg.Output(scores, metadata={"baselines": md_table(plain(rows)), "untargeted_rows": offered})
+    rows = [dict(s[kind], baseline=name, set=kind) for name, s in scores.items() for kind in ("backtest",) if s[kind]]
+    shown = ["baseline", "set", *SCORES]
+    meta = {**frame_metadata(pd.DataFrame(rows, columns=shown)), "baselines": table(rows, shown)}
+    return dg.Output(scores, metadata=figures({**meta, "untargeted_rows": offered}))
 
 
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
     deps=[baselines],
+    kinds={"mlflow"},
+    retry_policy=RETRY,
     description="Moves the MLflow alias `champion` to the challenger when the verdict says so (the gate, or the "
     "policy the judge's record prefers); records the verdict and the move in the ledger.",
 )
 def promotion(
-    context: dg.AssetExecutionContext, factory: FactoryResource, challenger: Challenger, evaluation: Evaluation
+    context: dg.AssetExecutionContext,
+    factory: FactoryResource,
+    mlflow: MLflowResource,
+    challenger: Challenger,
+    evaluation: Evaluation,
 ) -> dg.Output[dict]:
-    verdict = promote_if_better(factory.plane, factory.registry, context.partition_key, challenger, evaluation)
+    registry = mlflow.registry
+    verdict = promote_if_better(factory.plane, registry, context.partition_key, challenger, evaluation)
     context.log.info(verdict.reason)
     return dg.Output(
         {"promoted": verdict.promoted, "reason": verdict.reason, "policy": verdict.policy},
@@ -173,6 +173,6 @@ def promotion(
             "promoted": verdict.promoted,
             "policy": verdict.policy,
             "reason": verdict.reason,
-            "champion_version": factory.registry.version_of("champion"),
+            "champion_version": registry.version_of("champion"),
         },
     )

@@ -9,20 +9,23 @@ from factory.core.flywheel.retraining import (
     Evaluation,
 )
 from factory.core.learn.judge import evaluation_sets
-from factory.defs.assets.tables import LOOP
+from factory.defs.assets.tables import LOOP, RETRY, figures
 from factory.defs.partitions import batches
-from factory.defs.resources import FactoryResource
+from factory.defs.resources import FactoryResource, MLflowResource
 
 
 @dg.asset(
     group_name=LOOP,
     partitions_def=batches,
+    kinds={"python", "plotly", "html"},
+    retry_policy=RETRY,
     description="One HTML page per cycle (reports/flywheel/<batch>.html) plotting every cycle so far: overall and "
     "blind-spot ROC AUC of champion, challenger and baselines, drift share, synthetic share, promotions.",
 )
 def flywheel_report(
     context: dg.AssetExecutionContext,
     factory: FactoryResource,
+    mlflow: MLflowResource,
     drift_report: DriftReport,
     challenger: Challenger,
     evaluation: Evaluation,
@@ -51,19 +54,21 @@ def flywheel_report(
         used,
         len(evaluation_sets(plane, batch_id).everything),
         promotion["promoted"],
-        factory.registry.version_of("champion"),
+        mlflow.registry.version_of("champion"),
     )
     plane.write_cycle(record)
     cycles = plane.cycles(upto=batch_id)
     html = plane.write_report("flywheel", batch_id, "html", report.flywheel_html(cycles))
     return dg.MaterializeResult(
-        metadata={
-            "report": dg.MetadataValue.path(html),
-            "cycles": len(cycles),
-            "drift_share": record["drift_share"],
-            "synthetic_share": record["synthetic_share"],
-            "promoted": record["promoted"],
-            "champion_version": record["champion_version"],
-            "promotions_so_far": sum(bool(c["promoted"]) for c in cycles),
-        }
+        metadata=figures(
+            {
+                "report": dg.MetadataValue.path(html),
+                "cycles": len(cycles),
+                "drift_share": record["drift_share"],
+                "synthetic_share": record["synthetic_share"],
+                "promoted": record["promoted"],
+                "champion_version": record["champion_version"],
+                "promotions_so_far": sum(bool(c["promoted"]) for c in cycles),
+            }
+        )
     )
