@@ -46,7 +46,10 @@ SPOT = BlindSpot(
 )
 SPOT_SCORES = SpotScores(SPOT.id, "miss", SPOT.predicate, 200, 80, auc=0.71, auc_low=0.64, auc_high=0.78)
 SCORES = ModelScores("champion", 5000, auc=0.86, f1=0.7, recall=None, bs_auc=0.72, spots=(SPOT_SCORES,))
-CHALLENGER = Challenger("3", "abc123", True, 800, asdict(SCORES), {"auc": 0.85, "spots": ()})
+COMPARISON = Comparison(5000, 900, 0.01, -0.002, 0.02, None, None, None)
+CANDIDATES = ({"recipe": "recency", "auc": 0.86, "bs_auc": None, "spots": (asdict(SPOT_SCORES),)},)
+CHALLENGER = Challenger("3", "abc123", "recency", CANDIDATES, True, 800, "pooled", 0.01, -0.001, SCORES, SCORES,
+                        COMPARISON, 2400, 12)  # fmt: skip
 
 VALUES = [
     ValidationOutcome("2016-03", 4000, True, 31, failures=(), warnings=("column 'adr': 2 rows above max",)),
@@ -66,7 +69,7 @@ VALUES = [
         "synthetic/2016-03/ab12.parquet", 300, 300, (), ({"predicate": SPOT.predicate, "rows": 300},), {"x": [1, 2]}
     ),
     CHALLENGER,
-    Evaluation("2", "3", SCORES, SCORES, None, SCORES, Comparison(5000, 900, 0.01, -0.002, 0.02, None, None, None)),
+    Evaluation("2", "3", SCORES, SCORES, None, SCORES, COMPARISON),
     {"lightgbm": {"gate": asdict(SCORES), "backtest": None}, "frozen": {"gate": None}},
     {"promoted": True, "reason": "blind-spot ROC AUC +0.03"},
     "synthetic/2016-03/ab12.accepted.parquet",
@@ -86,8 +89,8 @@ def test_tuples_stay_tuples_and_none_stays_none():
     assert back.blind_spots[0].conditions[2].value is None and back.blind_spots[0].persistence is None
     assert back.blind_spots[0].id == SPOT.id  # the id is a hash of the conditions: same values, same types
     challenger = codec.loads(codec.dumps(CHALLENGER), Challenger)
-    assert isinstance(challenger.with_synthetic["spots"], tuple)  # a tuple inside a plain dict, too
-    assert isinstance(challenger.with_synthetic["spots"][0], dict)  # asdict() made it a dict: it stays one
+    assert isinstance(challenger.candidates[0]["spots"], tuple)  # a tuple inside a plain dict, too
+    assert isinstance(challenger.candidates[0]["spots"][0], dict)  # asdict() made it a dict: it stays one
 
 
 def test_nan_and_infinities_survive_as_strict_json():

@@ -30,6 +30,7 @@ def write_small_spec(folder: Path, **settings: dict) -> Path:
     text["source"]["path"] = str(folder / "hotel-sample.csv")
     text["source"]["url"] = None
     text["training"] = {"n_estimators": 80}
+    text["baselines"] = {"enabled": True}  # off by default in production; the loop tests cover them
     text.update(settings)
     path = folder / "hotel-small.yaml"
     path.write_text(yaml.safe_dump(text))

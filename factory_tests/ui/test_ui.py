@@ -59,13 +59,26 @@ METADATA = {
     "generation_plan": {"slices", "rows", "budget", "planned", "skipped", "path"},
     "synthetic_batch": {ROWS, SCHEMA, "requested", "path"},
     "synthetic_validation": {ROWS, SCHEMA, "accepted", "dropped", "plan_vs_accepted", "report"},
-    "challenger": {"version", "uses_synthetic", "ablation", "mlflow_run"},
+    "challenger": {
+        "version",
+        "recipe",
+        "candidates",
+        "uses_synthetic",
+        "synthetic",
+        "holdout_copies_dropped",
+        "mlflow_run",
+    },
     "evaluation": {ROWS, SCHEMA, "scores", "auc_diff", "bs_auc_diff"},
     "baselines": {ROWS, SCHEMA, "baselines"},
-    "promotion": {"promoted", "reason", "champion_version"},
+    "promotion": {"promoted", "policy", "reason", "champion_version"},
     "flywheel_report": {"report", "cycles", "drift_share", "synthetic_share", "promoted"},
 }
-TABLES = {"blind_spots": ["blind_spots"], "evaluation": ["scores", "per_blind_spot"], "baselines": ["baselines"]}
+TABLES = {
+    "blind_spots": ["blind_spots"],
+    "challenger": ["candidates"],
+    "evaluation": ["scores", "per_blind_spot"],
+    "baselines": ["baselines"],
+}
 CHECKS = {"ingest_gate": "ERROR", "synthetic_gate": "WARN", "promotion_gate": None, "drift_check": "WARN"}
 SENSORS = ["landing_sensor", "drift_sensor"]
 SCHEDULES = ["daily_regeneration"]

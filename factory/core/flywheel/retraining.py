@@ -12,6 +12,7 @@ import pandas as pd
 
 from factory.core.base.dataset import BATCH, content_hash
 from factory.core.base.plane import DataPlane
+from factory.core.base.spec import DatasetSpec, Recipe
 from factory.core.base.types import BlindSpot, Comparison, ModelScores
 from factory.core.learn.baselines import train_baselines
 from factory.core.learn.judge import evaluation_sets, initial_training
@@ -70,6 +71,15 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def choose_recipe(candidates: list[dict], spec: DatasetSpec) -> Recipe:
+    """The candidate with the best holdout ROC AUC, when it beats the first (default)
+    recipe by more than `training.recipe_margin`; the default otherwise."""
+    auc = {c["recipe"]: -1.0 if c["auc"] is None else c["auc"] for c in candidates}
+    default = spec.training.recipes[0]
+    best = max(spec.training.recipes, key=lambda r: auc[r.name])  # the first wins a tie
+    return best if auc[best.name] - auc[default.name] > spec.training.recipe_margin else default
+
+
 def train_challenger(
     plane: DataPlane, registry: Registry, batch_id: str, accepted_key: str, spots: list[BlindSpot]
 ) -> Challenger:
@@ -85,8 +95,7 @@ def train_challenger(
         judged[recipe.name] = train_recipe(sets.train, spec, recipe)
         s = score_model(recipe.name, judged[recipe.name], sets.holdout, spec, spots, rounds=0)
         candidates.append(dict(recipe=recipe.name, auc=s.auc, bs_auc=s.bs_auc))
-    best = max(candidates, key=lambda c: -1.0 if c["auc"] is None else c["auc"])  # first wins a tie
-    recipe = next(r for r in spec.training.recipes if r.name == best["recipe"])
+    recipe = choose_recipe(candidates, spec)
     model = judged[recipe.name]
 
     synthetic = plane.storage.read_parquet(accepted_key)

@@ -18,7 +18,7 @@ from factory.core.learn.mlp import TorchTabularModel, train_mlp
 from factory.core.learn.model import Classifier, read_manifest
 
 FAMILIES = {family.kind: family for family in (FactoryModel, TorchTabularModel)}
-UNWEIGHTED = Recipe(name="real_only")  # all labelled rows, no recency weights
+UNWEIGHTED = Recipe(name="real_only")  # all labelled rows, no recency weights (a baseline)
 
 
 def window_rows(real: pd.DataFrame, recipe: Recipe) -> pd.DataFrame:
