@@ -60,13 +60,18 @@ def factory(tmp_path, small_spec_path) -> FactoryResource:
     return FactoryResource(root=str(tmp_path / "root"), home=str(tmp_path / "home"), spec_path=str(small_spec_path))
 
 
-@pytest.fixture
-def resources(factory) -> dict:
+def resources_of(factory: FactoryResource) -> dict:
+    """The resources the code location binds, for one factory."""
     return {
         "factory": factory,
         "mlflow": MLflowResource(factory=factory),
         "io_manager": StorageIOManager(root=factory.root),
     }
+
+
+@pytest.fixture
+def resources(factory) -> dict:
+    return resources_of(factory)
 
 
 @pytest.fixture
