@@ -191,8 +191,9 @@ def _cycle_row(result, batch_id: str, seconds: float, created: bool):
     validation, drift, search = value("validated_batch"), value("drift_report"), value("blind_spots")
     chall, evaluation, promotion = value("challenger"), value("evaluation"), value("promotion")
     note = "" if created else "batch already landed (same content): re-ran the loop"
-    if validation is not None and not validation.passed:
-        note = f"quarantined: {validation.failures[0]}"
+    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}.get("ingest_gate")
+    if gate is not None and not gate.passed:  # a quarantined batch is not materialised: its check says why
+        note = f"quarantined: {gate.metadata['reason'].value}"
     elif not result.success:
         note = "the run failed: see its log in the Dagster UI (make ui)"
     back_champ = evaluation.backtest_champion if evaluation else None

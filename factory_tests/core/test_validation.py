@@ -69,12 +69,15 @@ def test_a_column_all_null_is_blocking(hotel_spec, hotel_profile, hotel_batch):
     assert any("column 'hotel'" in f and "not_be_null" in f for f in outcome.failures), outcome.failures
 
 
-def test_unseen_categories_warn_but_do_not_block(hotel_spec, hotel_profile, hotel_batch):
+def test_unseen_categories_warn_but_a_recoded_column_is_rejected(hotel_spec, hotel_profile, hotel_batch):
     batch = hotel_batch(LATER)
-    batch["meal"] = "Space food"
+    batch.loc[:20, "meal"] = "Space food"  # a few new values: a new product, flagged
     outcome = validate_batch(LATER, batch, hotel_spec, hotel_profile)
     assert outcome.passed, outcome.failures
-    assert any("column 'meal'" in w for w in outcome.warnings)
+    assert any("unseen_category: column 'meal'" in w for w in outcome.warnings), outcome.warnings
+    batch["meal"] = batch["meal"].map({"BB": "bed+breakfast"}).fillna("other")  # the coding changed upstream
+    outcome = validate_batch(LATER, batch, hotel_spec, hotel_profile)
+    assert outcome.passed is False and outcome.codes == ("recoded",), outcome.failures
 
 
 # -- the synthetic gate ---------------------------------------------------------

@@ -15,7 +15,7 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.spec import replace
 from factory.core.base.storage import Storage
 from factory.core.base.types import BlindSpot, Condition
-from factory.core.gate.ingest import validate_batch
+from factory.core.gate.ingest import gate_landed
 from factory.core.gate.synthetic import gate_synthetic
 
 LATER = "2016-08"
@@ -42,10 +42,12 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def _gate(tmp_path, spec, profile, data: bytes, columns: list[str]):
-    """Land the bytes, read them back as the loop does, judge, quarantine on failure."""
+    """Land the bytes and judge them as the loop does (the reference holds `columns`, in
+    that order); quarantine on failure."""
     plane = DataPlane(Storage(str(tmp_path)), spec)
+    plane.write_reference(pd.DataFrame(columns=[*columns, "_batch"]), profile)
     plane.land(LATER, data, "csv")
-    outcome = validate_batch(LATER, plane.read_landed(LATER), spec, profile, columns=columns)
+    outcome = gate_landed(plane, LATER)
     if not outcome.passed:
         plane.quarantine(outcome)
     return plane, outcome
@@ -88,10 +90,10 @@ def test_broken_batch_is_blocked_and_quarantined_with_its_bytes(case, tmp_path, 
     assert plane.storage.read_json(f"quarantine/{LATER}/validation.json")["failures"] == list(outcome.failures)
 
 
-def test_empty_file_lands_and_is_quarantined(tmp_path, spec, hotel_profile, clean):
+def test_empty_file_lands_and_is_quarantined_with_one_reason(tmp_path, spec, hotel_profile, clean):
     plane, outcome = _gate(tmp_path, spec, hotel_profile, b"", list(clean.columns))
-    assert outcome.passed is False and outcome.rows == 0
-    assert any("expect_table_row_count_to_be_between" in f for f in outcome.failures), outcome.failures
+    assert outcome.passed is False and outcome.rows == 0 and not outcome.held
+    assert outcome.failures == (f"batch {LATER}: empty_file: file: the file is empty (0 bytes)",)
     assert plane.storage.read_bytes(f"quarantine/{LATER}/{LATER}.csv") == b""
 
 
@@ -121,13 +123,24 @@ def test_reordered_columns_and_broken_business_rule_warn(tmp_path, spec, hotel_p
     assert any("rule 'adults + children + babies >= 1': 1 row(s)" in w for w in outcome.warnings), outcome.warnings
 
 
-def test_values_far_outside_the_reference_range_warn(tmp_path, spec, hotel_profile, clean):
+def test_values_far_outside_the_reference_range_are_held_until_accepted(tmp_path, spec, hotel_profile, clean):
     batch = clean.assign(lead_time=clean["lead_time"] + 10_000)
-    _, outcome = _gate(tmp_path, spec, hotel_profile, _csv(batch), list(clean.columns))
-    assert outcome.passed
-    assert any("column 'lead_time': expect_column_values_to_be_between" in w for w in outcome.warnings), (
-        outcome.warnings
-    )
+    plane, outcome = _gate(tmp_path, spec, hotel_profile, _csv(batch), list(clean.columns))
+    assert outcome.passed is False and outcome.held and outcome.codes == ("out_of_range",), outcome.failures
+    assert outcome.reason.startswith(f"batch {LATER}: out_of_range: column 'lead_time': expect_column_values_to_be")
+    verdict = plane.quarantined(LATER)
+    assert verdict["held"] and verdict["sha256"] == plane.landing_manifest(LATER)["sha256"]
+    plane.accept(LATER, "a new long-lead product, checked with sales")
+    accepted = gate_landed(plane, LATER)
+    assert accepted.passed and accepted.accepted.startswith("a new long-lead")
+    assert any(w.startswith(f"batch {LATER}: out_of_range:") and "[accepted:" in w for w in accepted.warnings)
+
+
+def test_a_spec_that_blocks_poison_rejects_instead_of_holding(tmp_path, spec, hotel_profile, clean):
+    blocking = replace(spec, gate=replace(spec.gate, on_poison="block"))
+    batch = clean.assign(lead_time=clean["lead_time"] + 10_000)
+    _, outcome = _gate(tmp_path, blocking, hotel_profile, _csv(batch), list(clean.columns))
+    assert outcome.passed is False and not outcome.held and outcome.codes == ("out_of_range",)
 
 
 # -- the synthetic gate: copies and PII ----------------------------------------------

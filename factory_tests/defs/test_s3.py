@@ -112,9 +112,9 @@ def test_s3_round_trip_and_list(s3_endpoint, tmp_path):
     assert _objects(f"rt-{tmp_path.name}") == ["landing/a.parquet", "landing/b.json", "validated/2016-07.parquet"]
 
 
-def test_crash_between_write_and_move_leaves_no_visible_object(storage, monkeypatch):
-    """A process that dies after writing the temporary object and before the move:
-    no cleanup runs, so the temporary may remain, but no reader ever sees it."""
+def test_a_crash_mid_write_leaves_no_visible_object(storage, monkeypatch):
+    """A process that dies mid-write (locally between the temporary file and the rename; on
+    S3 inside the upload): no cleanup runs, and no reader ever sees a partial object."""
     plane = DataPlane(storage, load_spec(Path(__file__).resolve().parents[2] / "specs" / "hotel.yaml"))
     storage.write_parquet("validated/2016-06.parquet", pd.DataFrame({"x": [1]}))
     fs = storage.fs  # fsspec caches filesystem instances: Storage uses this very one
@@ -125,7 +125,7 @@ def test_crash_between_write_and_move_leaves_no_visible_object(storage, monkeypa
     def crash(*args, **kwargs):
         raise Crash
 
-    monkeypatch.setattr(fs, "mv", crash)
+    monkeypatch.setattr(fs, "pipe_file" if storage.is_remote else "mv", crash)
     monkeypatch.setattr(fs, "rm", lambda *a, **k: None)  # a dead process cleans nothing up
     with pytest.raises(Crash):
         plane.write_validated("2016-07", pd.DataFrame({"x": [2]}))
@@ -138,20 +138,23 @@ def test_crash_between_write_and_move_leaves_no_visible_object(storage, monkeypa
     assert plane.landed_batches() == [] and plane.landed_key("2016-07") is None
     assert storage.list("validated") == ["validated/2016-06.parquet"]
     leftovers = storage.fs.find(storage.uri("validated"))
-    assert any(".tmp-" in p for p in leftovers), "the temporary object was written before the crash"
+    if not storage.is_remote:
+        assert any(".tmp-" in p for p in leftovers), "the temporary file was written before the crash"
+    else:
+        assert all(".tmp-" not in p for p in leftovers), "S3 writes go straight to the key: nothing to leave"
     # the next run writes the batch normally
     assert plane.land_frame("2016-07", pd.DataFrame({"x": [2]})).created
     assert plane.landed_batches() == ["2016-07"]
 
 
-def test_failed_move_cleans_up_on_s3(s3_endpoint, tmp_path, monkeypatch):
+def test_a_failed_upload_keeps_the_old_object_on_s3(s3_endpoint, tmp_path, monkeypatch):
     storage = Storage(f"s3://{BUCKET}/fail-{tmp_path.name}")
     storage.write_bytes("k.bin", b"old")
 
-    def broken_mv(*args, **kwargs):
+    def broken_upload(*args, **kwargs):
         raise OSError("connection reset")
 
-    monkeypatch.setattr(storage.fs, "mv", broken_mv)
+    monkeypatch.setattr(storage.fs, "pipe_file", broken_upload)
     with pytest.raises(StorageError, match="cannot write"):
         storage.write_bytes("k.bin", b"new")
     monkeypatch.undo()

@@ -125,7 +125,7 @@ def normalise(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     for col in spec.categorical:
         out[col] = categorical_strings(out[col])
     for col in spec.numeric:
-        out[col] = pd.to_numeric(out[col], errors="raise").astype(float)
+        out[col] = pd.to_numeric(out[col], errors="raise").astype(float).replace([np.inf, -np.inf], np.nan)
     if spec.target in out.columns:
         out[spec.target] = label_values(out[spec.target], spec)
     return out

@@ -28,6 +28,19 @@ class LandingConflict(StorageError):
     """A batch id already holds different content: landed batches are immutable."""
 
 
+class BatchIdError(StorageError):
+    """A batch id is not in the spec's period format: it never names anything under the root."""
+
+
+class UnreadableBatch(StorageError):
+    """Landed bytes that are not a table the spec can read (empty, HTML, compressed, truncated,
+    another encoding or delimiter). `code` is the gate's reason code; the message is one line."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
 class BatchRejected(FactoryError):
     """A landed batch failed the ingest gate and was quarantined."""
 
@@ -45,3 +58,8 @@ class SynthesisError(FactoryError):
 
 class RegistryError(FactoryError):
     """MLflow holds no model where one was expected (e.g. no champion yet)."""
+
+
+class RegistryUnavailable(RegistryError):
+    """MLflow cannot be read or written (locked, unreachable, full): never "no champion".
+    The step fails loudly and Dagster retries it."""

@@ -1,7 +1,10 @@
 """The data plane: where each artefact of the loop lives under the storage root.
 
-landing/<batch>.<fmt>            landed bytes, immutable (+ .json manifest with the hash)
-quarantine/<batch>/              original bytes of a rejected batch + its validation report
+landing/<batch>.<fmt>            landed bytes, immutable (+ .json manifest with the hash); <batch> is a
+                                 checked id: a period (2016-10) or a later revision of it (2016-10.r2)
+quarantine/<batch>/              original bytes of a rejected or held batch + the verdict with their hash
+accepted/<batch>.json            an operator let a held batch into training, and why
+retracted/<batch>.json           a batch taken out of every later window and judge (and put back), and why
 reference/data.parquet, profile.json   the training world and its statistics
 validated/<batch>.parquet        batches that passed the ingest gate, normalised
 reports/<stage>/<batch>.*        Evidently HTML, validation results, tidy tables
@@ -22,10 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from factory.core.base.batches import check_batch_id, is_batch_id, period_of, revision_id, revision_of
+from factory.core.base.batchfile import read_batch
 from factory.core.base.dataset import BATCH, load_dataset, normalise
 from factory.core.base.errors import LandingConflict, StorageError
 from factory.core.base.profile import profile_reference
@@ -49,29 +55,38 @@ class DataPlane:
     storage: Storage
     spec: DatasetSpec
 
-    # -- landing -------------------------------------------------------------
+    # -- landing ------------------------------------------------------------------
     def land(self, batch_id: str, data: bytes, fmt: str = "parquet") -> Landing:
-        """Land a batch's bytes once. The same bytes again are a no-op; different bytes
-        under an existing batch id are refused: landed batches are immutable."""
+        """Land a batch's bytes once under a checked id. The same bytes again are a no-op;
+        different bytes under a landed period are refused, unless its newest revision was
+        retracted or quarantined: then they land as the next revision (`2016-10.r2`)."""
         if fmt not in FORMATS:
             raise StorageError(f"batch {batch_id}: unsupported format '{fmt}' (use one of {FORMATS})")
+        check_batch_id(batch_id, self.spec.batch_period)
         digest = hashlib.sha256(data).hexdigest()
-        existing = self.landed_key(batch_id)
-        if existing:
-            manifest = self.storage.read_json(f"landing/{batch_id}.json")
-            if manifest["sha256"] == digest:
-                return Landing(batch_id, existing, digest, created=False)
-            raise LandingConflict(
-                f"batch {batch_id} is already landed with different content "
-                f"(sha256 {manifest['sha256'][:12]}, new {digest[:12]}): landed batches are immutable; "
-                "land the new content under a new batch id"
-            )
-        key = f"landing/{batch_id}.{fmt}"
+        revisions = self.revisions(period_of(batch_id))
+        same = [b for b in revisions if self.landing_manifest(b)["sha256"] == digest]
+        if same:
+            return Landing(same[-1], self.landed_key(same[-1]), digest, created=False)
+        target = period_of(batch_id)
+        if revisions:
+            newest = revisions[-1]
+            if not (self.is_retracted(newest) or self.quarantined(newest)):
+                raise LandingConflict(
+                    f"batch {newest} is already landed with different content "
+                    f"(sha256 {self.landing_manifest(newest)['sha256'][:12]}, new {digest[:12]}): landed batches "
+                    f"are immutable; retract it first (factory retract {newest} --reason ...), then land the "
+                    "corrected file: it lands as the next revision"
+                )
+            target = revision_id(target, revision_of(newest) + 1)
+        if revision_of(batch_id) > 1 and batch_id != target:
+            raise LandingConflict(f"batch {batch_id}: the next revision of {period_of(batch_id)} is {target}")
+        key = f"landing/{target}.{fmt}"
         self.storage.write_bytes(key, data)
         self.storage.write_json(
-            f"landing/{batch_id}.json", {"batch_id": batch_id, "sha256": digest, "key": key, "bytes": len(data)}
+            f"landing/{target}.json", {"batch_id": target, "sha256": digest, "key": key, "bytes": len(data)}
         )
-        return Landing(batch_id, key, digest, created=True)
+        return Landing(target, key, digest, created=True)
 
     def land_frame(self, batch_id: str, df: pd.DataFrame) -> Landing:
         buf = io.BytesIO()
@@ -79,38 +94,97 @@ class DataPlane:
         return self.land(batch_id, buf.getvalue(), "parquet")
 
     def landed_key(self, batch_id: str) -> str | None:
+        check_batch_id(batch_id, self.spec.batch_period)
         for fmt in FORMATS:
             if self.storage.exists(f"landing/{batch_id}.{fmt}"):
                 return f"landing/{batch_id}.{fmt}"
         return None
 
     def landed_batches(self) -> list[str]:
-        return sorted(
-            {k.split("/")[-1].rsplit(".", 1)[0] for k in self.storage.list("landing") if not k.endswith(".json")}
-        )
+        """Every landed batch id; a file under landing/ whose name is no batch id is ignored."""
+        stems = {k.split("/")[-1].rsplit(".", 1)[0] for k in self.storage.list("landing") if not k.endswith(".json")}
+        return sorted(b for b in stems if is_batch_id(b, self.spec.batch_period))
 
-    def read_landed(self, batch_id: str) -> pd.DataFrame:
-        """The landed batch as read with the spec's options, types untouched (the gate judges them)."""
+    def revisions(self, period: str) -> list[str]:
+        """The landed revisions of a period, oldest first."""
+        return sorted((b for b in self.landed_batches() if period_of(b) == period), key=revision_of)
+
+    def landed_bytes(self, batch_id: str) -> tuple[bytes, str]:
+        """The landed bytes and their format."""
         key = self.landed_key(batch_id)
         if key is None:
             raise StorageError(f"batch {batch_id} has not landed (nothing under {self.storage.uri('landing/')})")
-        data = self.storage.read_bytes(key)
-        if not data:
-            return pd.DataFrame()
-        if key.endswith(".parquet"):
-            return pd.read_parquet(io.BytesIO(data))
-        try:
-            return pd.read_csv(io.BytesIO(data), **self.spec.source.options)
-        except pd.errors.EmptyDataError:
-            return pd.DataFrame()
+        return self.storage.read_bytes(key), key.rsplit(".", 1)[1]
 
+    def read_landed(self, batch_id: str) -> pd.DataFrame:
+        """The landed batch as read with the spec's options, types untouched (the gate judges
+        them). UnreadableBatch says in one line why bytes are no such table."""
+        return read_batch(*self.landed_bytes(batch_id), self.spec.source.options, self.max_batch_rows())[0]
+
+    def max_batch_rows(self) -> int | None:
+        """The most rows a landed batch may hold: gate.max_size_ratio x the largest reference batch."""
+        if not self.has_reference() or not (largest := self.profile().max_batch_rows):
+            return None
+        return int(largest * self.spec.gate.max_size_ratio)
+
+    def landing_manifest(self, batch_id: str) -> dict:
+        """The landing record; rebuilt from the bytes when a crash left the bytes without it."""
+        key = f"landing/{batch_id}.json"
+        if self.storage.exists(key):
+            return self.storage.read_json(key)
+        data, fmt = self.landed_bytes(batch_id)
+        digest = hashlib.sha256(data).hexdigest()
+        return {"batch_id": batch_id, "sha256": digest, "key": f"landing/{batch_id}.{fmt}", "bytes": len(data)}
+
+    def same_content(self, batch_id: str) -> list[str]:
+        """Other landed batches holding exactly these bytes."""
+        digest = self.landing_manifest(batch_id)["sha256"]
+        return [b for b in self.landed_batches() if b != batch_id and self.landing_manifest(b)["sha256"] == digest]
+
+    # -- quarantine, acceptance and retraction (an operator's decisions, recorded) -----
     def quarantine(self, outcome: ValidationOutcome) -> str:
-        """Copy the original bytes and the validation result under quarantine/."""
+        """Copy the original bytes, byte for byte, and the verdict with their hash under quarantine/."""
         key = self.landed_key(outcome.batch_id)
         name = key.split("/")[-1]
         self.storage.copy(key, f"quarantine/{outcome.batch_id}/{name}")
-        self.storage.write_json(f"quarantine/{outcome.batch_id}/validation.json", asdict(outcome))
+        verdict = {**asdict(outcome), "sha256": self.landing_manifest(outcome.batch_id)["sha256"], "bytes": name}
+        self.storage.write_json(f"quarantine/{outcome.batch_id}/validation.json", verdict)
         return self.storage.uri(f"quarantine/{outcome.batch_id}/")
+
+    def quarantined(self, batch_id: str) -> dict | None:
+        """The gate's verdict on a quarantined (rejected or held) batch, None when it is not."""
+        key = f"quarantine/{batch_id}/validation.json"
+        if self.storage.exists(key) and not self.storage.exists(f"validated/{batch_id}.parquet"):
+            return self.storage.read_json(key)
+        return None
+
+    def accept(self, batch_id: str, reason: str) -> str:
+        """An operator lets a held batch into training: the next gate run passes its warnings."""
+        self.landed_bytes(batch_id)  # it must have landed
+        return self.storage.write_json(f"accepted/{batch_id}.json", {"batch_id": batch_id, "reason": reason})
+
+    def acceptance(self, batch_id: str) -> dict | None:
+        key = f"accepted/{batch_id}.json"
+        return self.storage.read_json(key) if self.storage.exists(key) else None
+
+    def retract(self, batch_id: str, reason: str, undo: bool = False) -> dict:
+        """Take a batch out of every later training window and judge (`undo`: put it back);
+        its bytes stay where they are and every decision is kept in the record."""
+        self.landed_bytes(batch_id)
+        key = f"retracted/{batch_id}.json"
+        record = self.storage.read_json(key) if self.storage.exists(key) else {"batch_id": batch_id, "history": []}
+        record["retracted"] = not undo
+        when = time.strftime("%Y-%m-%dT%H:%M:%S")
+        record["history"].append({"action": "restore" if undo else "retract", "reason": reason, "time": when})
+        self.storage.write_json(key, record)
+        return record
+
+    def is_retracted(self, batch_id: str) -> bool:
+        return batch_id in self.retracted_batches()
+
+    def retracted_batches(self) -> set[str]:
+        keys = [k for k in self.storage.list("retracted") if k.endswith(".json")]
+        return {r["batch_id"] for r in map(self.storage.read_json, keys) if r.get("retracted")}
 
     # -- reference -------------------------------------------------------------
     def write_reference(self, reference: pd.DataFrame, profile: ReferenceProfile) -> None:
@@ -147,9 +221,10 @@ class DataPlane:
         return self.storage.read_parquet(f"validated/{batch_id}.parquet")
 
     def validated_batches(self) -> list[str]:
-        return sorted(
-            k.split("/")[-1].removesuffix(".parquet") for k in self.storage.list("validated") if k.endswith(".parquet")
-        )
+        """Batches that passed the gate and were not retracted: every training window and judge reads these."""
+        retracted = self.retracted_batches()
+        names = (k.split("/")[-1] for k in self.storage.list("validated"))
+        return sorted(b.removesuffix(".parquet") for b in names if b.endswith(".parquet") and b[:-8] not in retracted)
 
     def labelled_window(self, batch_id: str) -> tuple[pd.DataFrame, str]:
         """All rows whose labels are known when `batch_id` lands (label_delay batches
@@ -181,9 +256,6 @@ class DataPlane:
 
     def read_report_json(self, stage: str, batch_id: str) -> dict:
         return self.storage.read_json(f"reports/{stage}/{batch_id}.json")
-
-    def landing_manifest(self, batch_id: str) -> dict:
-        return self.storage.read_json(f"landing/{batch_id}.json")
 
     def reference_uri(self) -> str:
         return self.storage.uri("reference/")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from factory.core.base.dataset import content_hash
+from factory.core.base.dataset import BATCH, content_hash
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.types import ColumnProfile, ReferenceProfile
 
@@ -54,12 +54,21 @@ def profile_reference(reference: pd.DataFrame, spec: DatasetSpec) -> ReferencePr
             )
         )
     target = reference[spec.target].dropna()
+    batches = [b for _, b in reference.groupby(BATCH, sort=False)] if BATCH in reference else [reference]
     return ReferenceProfile(
         rows=len(reference),
         content_hash=content_hash(reference),
         columns=tuple(columns),
         positive_rate=float(target.mean()) if len(target) else float("nan"),
+        max_batch_rows=max(len(b) for b in batches),
+        duplicate_share=max(duplicate_share(b, spec) for b in batches),
     )
+
+
+def duplicate_share(rows: pd.DataFrame, spec: DatasetSpec) -> float:
+    """Share of rows that repeat an earlier row of the same batch (group bookings do)."""
+    columns = [c for c in (*spec.features, *spec.time_columns, spec.target) if c in rows.columns]
+    return float(rows.duplicated(columns).mean()) if len(rows) else 0.0
 
 
 def _quantile_edges(values: pd.Series, bins: int) -> np.ndarray:

@@ -1,7 +1,11 @@
 """One Storage over a root URI: a local folder or `s3://bucket/prefix` (s3fs).
 
-Every artefact goes through here. Writes are atomic (temporary key, then move), so a
-crash never leaves a half-written object that a later run would read.
+Every artefact goes through here, and no reader ever sees half an object. Locally a write
+goes to a temporary file that is then renamed onto the key (a rename is atomic). S3 has
+no rename (a "move" is a copy, then a delete), but a PUT is atomic: an object appears
+whole or not at all, so a write is a single PUT (a multipart upload for large objects,
+which S3 assembles only once it is complete) straight to the key; an endpoint that fails
+mid-upload leaves the old object, or none.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ import pandas as pd
 
 from factory.core.base.errors import StorageError
 
+# botocore's standard retries (throttling, 500s, dropped connections, with backoff) and bounded
+# waits: an endpoint that stops answering fails the step (which Dagster retries), never hangs it
+S3_CLIENT = {"connect_timeout": 10, "read_timeout": 60, "retries": {"max_attempts": 5, "mode": "standard"}}
+
 
 def s3_options_from_env() -> dict[str, Any]:
     """s3fs options from the standard AWS variables (AWS_ENDPOINT_URL for MinIO/moto).
@@ -25,7 +33,7 @@ def s3_options_from_env() -> dict[str, Any]:
     Credentials come from botocore's own chain (AWS_ACCESS_KEY_ID/SECRET, profiles).
     The listings cache is off: a long-lived process (the landing sensor) must see
     objects another process wrote since it last listed."""
-    options: dict[str, Any] = {"use_listings_cache": False}
+    options: dict[str, Any] = {"use_listings_cache": False, "config_kwargs": S3_CLIENT}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         options["client_kwargs"] = {"endpoint_url": endpoint}
@@ -76,13 +84,18 @@ class Storage:
         return sorted(k for k in keys if ".tmp-" not in k)
 
     def write_bytes(self, key: str, data: bytes) -> str:
-        """Write atomically: a temporary key, then a move onto the final one."""
+        """Write atomically (see the module docstring); any failure is a StorageError naming the key."""
         final = self.uri(key)
-        tmp = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
         fs = self.fs
+        if self.is_remote:
+            try:
+                fs.pipe_file(final, data)
+            except Exception as exc:  # botocore's connection errors are not OSErrors
+                raise StorageError(f"cannot write {final}: {type(exc).__name__}: {exc}") from exc
+            return final
+        tmp = f"{final}.tmp-{uuid.uuid4().hex[:8]}"
         try:
-            if not self.is_remote:
-                fs.makedirs(os.path.dirname(final), exist_ok=True)
+            fs.makedirs(os.path.dirname(final), exist_ok=True)
             with fs.open(tmp, "wb") as fh:
                 fh.write(data)
             fs.mv(tmp, final)
@@ -99,6 +112,8 @@ class Storage:
                 return fh.read()
         except FileNotFoundError:
             raise StorageError(f"nothing stored at {self.uri(key)}") from None
+        except Exception as exc:  # an unreachable endpoint, a throttled read that ran out of retries
+            raise StorageError(f"cannot read {self.uri(key)}: {type(exc).__name__}: {exc}") from exc
 
     def write_parquet(self, key: str, df: pd.DataFrame) -> str:
         buf = io.BytesIO()

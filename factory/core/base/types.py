@@ -42,6 +42,8 @@ class ReferenceProfile:
     content_hash: str
     columns: tuple[ColumnProfile, ...]
     positive_rate: float
+    max_batch_rows: int = 0  # the largest reference batch (0: unknown, an older profile)
+    duplicate_share: float = 0.0  # the largest share of repeated rows in a reference batch
 
     def column(self, name: str) -> ColumnProfile:
         for c in self.columns:
@@ -58,10 +60,22 @@ class ValidationOutcome:
     rows: int
     passed: bool
     expectations: int
-    failures: tuple[str, ...] = ()  # blocking: "column 'x': rule: detail"
+    failures: tuple[str, ...] = ()  # blocking: "batch b: code: column 'x': rule: detail"
     warnings: tuple[str, ...] = ()
     rows_dropped: int = 0  # row-level gates (synthetic batches)
     report_uri: str = ""
+    codes: tuple[str, ...] = ()  # the reason code of each failure (ingest gate)
+    warning_codes: tuple[str, ...] = ()  # ... and of each warning
+    held: bool = False  # every failure is a value an operator may accept (`factory accept`): held, not rejected
+    accepted: str = ""  # the operator's reason, when held values were accepted into training
+
+    @property
+    def reason(self) -> str:
+        """The verdict in one line: the first failure, and how many more there are."""
+        if not self.failures:
+            return f"batch {self.batch_id}: passed"
+        more = len(self.failures) - 1
+        return self.failures[0] + (f" (and {more} more failure{'s' * (more > 1)})" if more else "")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,15 @@ from typing import Any
 
 import pandas as pd
 
+ACTIONS = ("reject", "poison", "warn")  # what a failure does: rejects the batch, would poison training, warns
 
-def tagged(expectation: Any, blocking: bool) -> Any:
-    """Tag an expectation: a blocking failure rejects the whole batch."""
-    expectation.meta = {**(expectation.meta or {}), "blocking": blocking}
+
+def tagged(expectation: Any, blocking: bool | str, code: str = "") -> Any:
+    """Tag an expectation with what its failure does (True: "reject", False: "warn", or
+    "poison") and its reason code."""
+    action = {True: "reject", False: "warn"}.get(blocking, blocking)
+    assert action in ACTIONS, action
+    expectation.meta = {**(expectation.meta or {}), "blocking": action == "reject", "action": action, "code": code}
     return expectation
 
 

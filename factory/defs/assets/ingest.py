@@ -4,10 +4,10 @@ from dataclasses import asdict
 
 import dagster as dg
 
-from factory.core.base.dataset import BATCH
+from factory.core.base.errors import UnreadableBatch
 from factory.core.base.types import DriftReport, ValidationOutcome
 from factory.core.flywheel.monitoring import Monitoring, monitor
-from factory.core.gate.ingest import outcome_html, validate_batch
+from factory.core.gate.ingest import gate_landed, outcome_html
 from factory.core.monitor.evidently_report import drift_table
 from factory.defs.assets.reference import initial_champion
 from factory.defs.assets.tables import LOOP, RETRY, figures, frame_metadata, table
@@ -20,17 +20,23 @@ from factory.defs.resources import FactoryResource, MLflowResource
     partitions_def=batches,
     kinds={"python", "pandas"},
     retry_policy=RETRY,
-    description="A production batch as it landed under landing/: rows and content hash.",
+    description="A production batch as it landed under landing/: rows and content hash. Bytes that are no table "
+    "the spec reads are recorded as unreadable (with the reason) and go on to the gate, which quarantines them.",
 )
 def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
-    batch_id = context.partition_key
-    frame = factory.plane.read_landed(batch_id)
-    manifest = factory.plane.landing_manifest(batch_id)
+    batch_id, plane = context.partition_key, factory.plane
+    manifest = plane.landing_manifest(batch_id)
+    try:
+        meta = {**frame_metadata(plane.read_landed(batch_id)), "readable": True}
+    except UnreadableBatch as exc:
+        context.log.warning(f"batch {batch_id}: {exc.code}: {exc}")
+        meta = {"readable": False, "unreadable": f"{exc.code}: {exc}"}
     return dg.MaterializeResult(
         metadata={
-            **frame_metadata(frame),
+            **meta,
+            "bytes": manifest["bytes"],
             "sha256": manifest["sha256"],
-            "source": dg.MetadataValue.path(factory.plane.storage.uri(manifest["key"])),
+            "source": dg.MetadataValue.path(plane.storage.uri(manifest["key"])),
         }
     )
 
@@ -42,22 +48,23 @@ def landed_batch(context: dg.AssetExecutionContext, factory: FactoryResource) ->
     dagster_type=ValidationOutcome,  # a generator body: its readers decode the stored value by this type
     kinds={"great_expectations", "pandas"},
     retry_policy=RETRY,
+    output_required=False,  # a quarantined batch is not materialised: nothing downstream can read it
     check_specs=[
         dg.AssetCheckSpec(
             "ingest_gate",
             asset="validated_batch",
             blocking=True,
-            description="Great Expectations suite from the reference: a structural failure quarantines the batch "
-            "and stops the loop.",
+            description="The ingest gate (file, schema, Great Expectations suite from the reference, values, the "
+            "batch's period): a broken batch is rejected, one whose values would poison training is held until an "
+            "operator accepts it; either way it is quarantined and nothing downstream runs.",
         )
     ],
-    description="The landed batch after the ingest gate (Great Expectations), normalised. A failing batch is copied "
-    "to quarantine/ and nothing downstream runs.",
+    description="The landed batch after the ingest gate, normalised. A rejected or held batch is copied to "
+    "quarantine/ with its verdict, is not materialised, and nothing downstream runs.",
 )
 def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource):
     batch_id, plane = context.partition_key, factory.plane
-    columns = [c for c in plane.reference().columns if c != BATCH]  # the reference's column set and order
-    outcome = validate_batch(batch_id, plane.read_landed(batch_id), factory.spec, plane.profile(), columns=columns)
+    outcome = gate_landed(plane, batch_id)
     report = plane.write_report("validation", batch_id, "json", asdict(outcome))
     page = plane.write_report("validation", batch_id, "html", outcome_html(outcome, "Ingest gate"))
     meta = {
@@ -69,13 +76,17 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
     }
     if not outcome.passed:
         where = plane.quarantine(outcome)
-        context.log.error("\n".join(outcome.failures))
-        yield dg.Output(outcome, metadata={**meta, "rows": outcome.rows, "quarantined": dg.MetadataValue.path(where)})
+        context.log.error(outcome.reason)
         yield dg.AssetCheckResult(
             check_name="ingest_gate",
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
+                **meta,
+                "reason": outcome.reason,
+                "codes": ", ".join(dict.fromkeys(outcome.codes)),
+                "verdict": "held until accepted" if outcome.held else "rejected",
+                "next": next_step(outcome),
                 "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in outcome.failures)),
                 "quarantined": dg.MetadataValue.path(where),
             },
@@ -87,8 +98,22 @@ def validated_batch(context: dg.AssetExecutionContext, factory: FactoryResource)
     yield dg.AssetCheckResult(
         check_name="ingest_gate",
         passed=True,
-        metadata={"warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings) or "none")},
+        metadata={
+            "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in outcome.warnings) or "none"),
+            "codes": ", ".join(dict.fromkeys(outcome.warning_codes)) or "none",
+        },
     )
+
+
+def next_step(outcome: ValidationOutcome) -> str:
+    """What an operator does about a quarantined batch."""
+    b = outcome.batch_id
+    if outcome.held:
+        return (
+            f"held out of training: `factory accept {b} --reason ...` then `factory run {b}`, or retract it and land "
+            "a corrected file"
+        )
+    return f"rejected: `factory land {b} FILE` with a corrected file (it lands as the next revision), then factory run"
 
 
 @dg.asset(
