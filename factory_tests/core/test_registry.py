@@ -3,7 +3,9 @@ pickle: they load with the same scores, here and where `factory` is not installe
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from factory.core.base.errors import RegistryError, RegistryUnavailable
 from factory.core.base.plane import DataPlane
 from factory.core.base.spec import replace
 from factory.core.base.storage import Storage
@@ -84,3 +87,71 @@ def test_mlflow_loads_it_where_factory_is_not_installed(registered, tmp_path):
     used = Path(done.stdout.strip().splitlines()[-1])
     assert used.parts[-3:] == ("code", "factory", "__init__.py")  # the copy logged with the model
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), model.predict_proba(rows))
+
+
+# -- "no champion" versus "cannot read MLflow"; one promotion per cycle, every move recorded --------
+
+
+@pytest.fixture
+def fresh(hotel_reference, small_spec, hotel_batch, tmp_path):
+    """(registry on a fresh store, a model, feature rows): nothing registered yet."""
+    model = train_model(hotel_reference.sample(3000, random_state=1), small_spec)
+    rows = hotel_batch("2016-08")[list(small_spec.features)]
+    return Registry.at(tmp_path / "home", DataPlane(Storage(str(tmp_path / "root")), small_spec)), model, rows
+
+
+def test_no_champion_only_when_mlflow_says_so_and_the_ledger_agrees(fresh, tmp_path, monkeypatch):
+    registry, model, rows = fresh
+    assert registry.version_of("champion") is None  # a fresh factory: nothing ever served
+    _, version = registry.log_model_run(model, "first", {}, {}, {}, rows)
+    registry.promote(version, "2016-06", "first model")
+    assert registry.version_of("champion") == version
+    # the same root read through another (empty) MLflow store: the ledger says a champion serves
+    lost = dataclasses.replace(registry, tracking_uri=f"sqlite:///{tmp_path / 'other.db'}")
+    with pytest.raises(RegistryUnavailable, match="ledger says version 1 serves"):
+        lost.version_of("champion")
+    # an MLflow server that does not answer is "cannot read", never "no champion"
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    down = dataclasses.replace(registry, tracking_uri=f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(RegistryUnavailable, match="cannot read the alias 'champion'"):
+        down.version_of("champion")
+    with pytest.raises(RegistryUnavailable):
+        down.run_of(version)
+
+
+def test_a_cycle_promotes_once_and_an_unrecorded_move_is_undone(fresh, monkeypatch):
+    registry, model, rows = fresh
+    _, first = registry.log_model_run(model, "first", {}, {}, {}, rows)
+    registry.promote(first, "2016-06", "first model")
+    _, second = registry.log_model_run(model, "second", {}, {}, {}, rows)
+    _, third = registry.log_model_run(model, "third", {}, {}, {}, rows)
+    registry.promote(second, "2016-07", "won")
+    registry.promote(second, "2016-07", "won")  # a re-run of the same cycle: no second move
+    with pytest.raises(RegistryError, match="one promotion per cycle"):
+        registry.promote(third, "2016-07", "a racing run of the same cycle")
+    assert registry.version_of("champion") == second
+    assert registry.ledger()["version"].astype(str).tolist() == [first, second]
+
+    def full_disk(self, entry):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(DataPlane, "append_ledger", full_disk)
+    with pytest.raises(OSError):
+        registry.promote(third, "2016-08", "won")
+    monkeypatch.undo()
+    assert registry.version_of("champion") == second  # the move the ledger could not record was undone
+    assert registry.ledger()["version"].astype(str).tolist() == [first, second]
+
+
+def test_a_rerun_after_a_crash_reuses_the_version_logged_under_the_same_key(fresh):
+    registry, model, rows = fresh
+    run, version = registry.log_model_run(model, "challenger", {}, {}, {}, rows, key="cycle-2016-07")
+    again = registry.log_model_run(model, "challenger", {}, {}, {}, rows, key="cycle-2016-07")
+    assert again == (run, version)
+    assert registry.log_model_run(model, "challenger", {}, {}, {}, rows, key="cycle-2016-08")[1] != version
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -5,6 +5,7 @@ baselines it is compared with. learn.judge builds every set these steps use."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass
 
@@ -39,6 +40,7 @@ def train_initial_champion(plane: DataPlane, registry: Registry) -> str:
         metrics={},
         tags={"factory.role": "initial"},
         example=train[list(plane.spec.features)],
+        key=hashlib.sha256(repr(("initial", plane.spec.training, content_hash(train))).encode()).hexdigest()[:32],
     )
     registry.promote(version, batch_id=last, reason="first model: promoted without a baseline")
     return version
@@ -114,6 +116,9 @@ def train_challenger(
     comparison = compare_models(model, champion, sets.holdout, spec, spots)
     served_rows = window_rows(sets.everything, recipe)
     served = train_recipe(sets.everything, spec, recipe, synthetic=synthetic if use else None)
+    # what the served model was trained from: a re-run of the cycle (after a crash) reuses its version
+    trained_from = (batch_id, recipe, spec.training, content_hash(served_rows), content_hash(synthetic) if use else "")
+    key = hashlib.sha256(repr(trained_from).encode()).hexdigest()[:32]
     run_id, version = registry.log_model_run(
         served,
         f"challenger-{batch_id}",
@@ -139,6 +144,7 @@ def train_challenger(
             "training": served_rows[list(spec.features) + [spec.target]],
             "evaluation": sets.holdout[list(spec.features) + [spec.target]],
         },
+        key=key,
     )
     return Challenger(
         version, run_id, recipe.name, tuple(candidates), use, len(synthetic), reason, diff, auc_diff,
