@@ -3,6 +3,7 @@ and a clear verdict or error for every kind of bad input."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ from factory.core.base.profile import profile_reference
 from factory.core.base.spec import DatasetSpec, DriftSettings, replace
 from factory.core.base.storage import Storage
 from factory.core.monitor.drift import fast_drift
-from factory.core.monitor.evidently_report import drift_table, evidently_drift
+from factory.core.monitor.evidently_report import detect_drift, drift_table, evidently_drift, with_verdict
 from factory_tests.core.toy import toy_spec
 
 SPEC = toy_spec(numeric=("price", "nights", "flag_num"), categorical=("meal", "hotel"))
@@ -218,3 +219,20 @@ def test_domain_classifier_finds_a_joint_shift_and_names_its_feature():
     shifted_auc, features = domain_classifier(frame(1500, seed=40), frame(1500, seed=42, shift=1.0), SPEC)
     assert same_auc < 0.6 and shifted_auc > 0.75
     assert features[0].startswith("price")
+
+
+def test_the_drift_page_opens_with_the_verdict_the_loop_acts_on():
+    """The page is Evidently's, on a sample: its first line is the metadata's verdict, and it
+    names the columns the sample judges differently."""
+    reference, current = frame(3000, seed=1), frame(3000, seed=2, shift=0.15)
+    spec = replace(SPEC, drift=replace(SPEC.drift, report_sample_rows=300))
+    verdict = fast_drift("b", current, profile_reference(reference, spec), spec)
+    page, html = detect_drift("b", reference, current, spec)
+    assert page.drifted_columns != verdict.drifted_columns  # 300 rows see less than 3000: the two disagree
+    shown = with_verdict(html, page, verdict, 300, spec.drift.share_threshold)
+    body = shown.split("<body", 1)[1].split(">", 1)[1]
+    first = re.sub(r"<[^>]+>", "", body.split("</div>", 1)[0])
+    assert first.startswith("Verdict (all 3000 rows against the stored reference profile")
+    assert f"drift share {verdict.drift_share:.3f}" in first and "a sample of 300 of 3000 rows" in first
+    differ = sorted(set(page.drifted_columns) ^ set(verdict.drifted_columns))
+    assert f"it judges {', '.join(differ)} differently" in first

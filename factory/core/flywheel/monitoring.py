@@ -25,7 +25,7 @@ from factory.core.learn.model import Classifier
 from factory.core.learn.recipe import window_rows
 from factory.core.monitor.drift import domain_classifier, fast_drift, prediction_drift
 from factory.core.monitor.estimation import estimate_for
-from factory.core.monitor.evidently_report import detect_drift, drift_table
+from factory.core.monitor.evidently_report import detect_drift, drift_table, with_verdict
 from factory.core.registry.mlflow_registry import Registry
 
 
@@ -47,7 +47,7 @@ def monitor(plane: DataPlane, champion: Classifier, batch_id: str) -> Monitoring
     spec = plane.spec
     current, reference = plane.validated(batch_id), plane.reference()
     report = fast_drift(batch_id, current, plane.profile(), spec)
-    _, html = detect_drift(batch_id, reference, current, spec)
+    page, html = detect_drift(batch_id, reference, current, spec)
     baseline_rows = reference[reference[BATCH] == reference[BATCH].max()]
     labelled, newest = plane.labelled_window(batch_id)
     estimate = estimate_for(champion, current, spec.target, calibration=labelled[labelled[BATCH] == newest])
@@ -63,6 +63,8 @@ def monitor(plane: DataPlane, champion: Classifier, batch_id: str) -> Monitoring
         domain_auc=domain_auc,
         domain_features=domain_features,
     )
+    sampled = min(len(current), spec.drift.report_sample_rows)
+    html = with_verdict(html, page, report, sampled, spec.drift.share_threshold)
     html_uri = plane.write_report("drift", batch_id, "html", html)
     plane.write_report("drift", batch_id, "parquet", drift_table(report))
     plane.write_report("estimation", batch_id, "json", plain({**asdict(estimate), "prediction_drift": asdict(scores)}))

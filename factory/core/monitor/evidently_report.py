@@ -4,6 +4,7 @@ on comes from the fast path (monitor.drift), which picks its tests exactly as Ev
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -80,6 +81,30 @@ def detect_drift(
         snapshot.save_html(str(path))
         html = path.read_text()
     return report, html
+
+
+def with_verdict(html: str, page: DriftReport, verdict: DriftReport, sampled: int, threshold: float) -> str:
+    """Evidently's page with the verdict the loop acts on as its first line: an operator reads
+    the page, and the page runs on a sample with Evidently's own tests, so it may disagree."""
+    import html as escape
+
+    drifted = ", ".join(verdict.drifted_columns) or "none"
+    decision = "drift: regeneration is triggered" if verdict.drift_share >= threshold else "no drift"
+    differ = sorted(set(page.drifted_columns) ^ set(verdict.drifted_columns))
+    sample = f"a sample of {sampled} of {verdict.rows} rows" if sampled < verdict.rows else f"all {verdict.rows} rows"
+    first = (
+        f"Verdict (all {verdict.rows} rows against the stored reference profile, the one the factory acts on): "
+        f"drift share {verdict.drift_share:.3f}, threshold {threshold:g}: {decision}; drifted: {drifted}. "
+        f"This page is Evidently's DataDriftPreset on {sample}: drift share {page.drift_share:.3f}"
+        + (f"; it judges {', '.join(differ)} differently." if differ else "; it agrees on every column.")
+    )
+    banner = (
+        '<div id="factory-verdict" style="font:15px sans-serif;padding:10px;background:#fff3cd;'
+        f'border-bottom:2px solid #856404">{escape.escape(first)}</div>'
+    )
+    opened = re.search(r"<body[^>]*>", html)
+    at = opened.end() if opened else 0
+    return html[:at] + banner + html[at:]
 
 
 def drift_table(report: DriftReport, extra: tuple[ColumnDrift, ...] = ()) -> pd.DataFrame:
