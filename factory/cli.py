@@ -1,4 +1,4 @@
-"""`factory`: replay a dataset through the loop, land a batch, show the ledger, start the UI.
+"""`factory`: replay a dataset, land and run a batch, retract or accept one, show the ledger, start the UI.
 
 Every command takes --root (or FACTORY_ROOT) and --spec (or FACTORY_SPEC); the
 Dagster instance, the MLflow store and the DuckDB file live under FACTORY_HOME
@@ -237,7 +237,42 @@ def cmd_land(args: argparse.Namespace) -> int:
     fmt = "parquet" if path.suffix == ".parquet" else "csv"
     landing = _factory(args, home).plane.land(args.batch_id, path.read_bytes(), fmt)
     verb = "landed" if landing.created else "already landed with the same content (no-op)"
-    print(f"batch {args.batch_id} {verb}: {landing.key} sha256 {landing.sha256[:12]}")
+    print(f"batch {landing.batch_id} {verb}: {landing.key} sha256 {landing.sha256[:12]}")
+    if landing.unreadable:  # the bytes are kept as they came; the gate will quarantine them
+        print(f"  but it is no table the spec reads ({landing.unreadable}): `factory run {landing.batch_id}`")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = _configure(args)
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+
+    from factory.definitions import defs
+    from factory.defs.runner import resolve, run_batch
+
+    plane = _factory(args, home).plane
+    batch_id = resolve(plane, args.batch_id)
+    job = defs.resolve_job_def("ingest_job" if args.ingest_only else "flywheel_job")
+    with _output_to(None if args.verbose else home / "logs" / "run.log"):
+        run = run_batch(dg.DagsterInstance.get(), job, plane, batch_id, QUIET)
+    print(("factory: " if not run.success else "") + run.summary, file=sys.stderr if not run.success else sys.stdout)
+    return 0 if run.success else 1
+
+
+def cmd_retract(args: argparse.Namespace) -> int:
+    _factory(args, _configure(args)).plane.retract(args.batch_id, args.reason, undo=args.undo)
+    done = "put back into" if args.undo else "retracted from"
+    print(f"batch {args.batch_id} {done} every later training window and judge: {args.reason}")
+    if not args.undo:
+        print("  its bytes stay where they are; a corrected file lands as its next revision (factory land)")
+    return 0
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    _factory(args, _configure(args)).plane.accept(args.batch_id, args.reason)
+    print(f"batch {args.batch_id} accepted into training: {args.reason}; now `factory run {args.batch_id}`")
     return 0
 
 
@@ -311,6 +346,24 @@ def parser() -> argparse.ArgumentParser:
     land.add_argument("batch_id", help="the batch id, e.g. 2017-08")
     land.add_argument("file", help="path of the batch file")
     land.set_defaults(func=cmd_land)
+
+    run = sub.add_parser("run", help="run one landed batch: the ingest gate, then the cycle when it passes")
+    common(run)
+    run.add_argument("batch_id", help="a landed batch id (a period means its newest revision)")
+    run.add_argument("--ingest-only", action="store_true", help="the ingest gate and drift only, no cycle")
+    run.add_argument("--verbose", action="store_true", help="print the run's output instead of logs/run.log")
+    run.set_defaults(func=cmd_run)
+    for name, func, what in (
+        ("retract", cmd_retract, "take a batch out of every later training window and judge"),
+        ("accept", cmd_accept, "let a batch the gate held (values that may poison training) into training"),
+    ):
+        sp = sub.add_parser(name, help=what)
+        common(sp)
+        sp.add_argument("batch_id", help="a landed batch id")
+        sp.add_argument("--reason", required=True, help="why: recorded beside the batch")
+        if name == "retract":
+            sp.add_argument("--undo", action="store_true", help="put a retracted batch back")
+        sp.set_defaults(func=func)
 
     ledger = sub.add_parser("ledger", help="print the promotion ledger: which version was champion, when and why")
     common(ledger)

@@ -23,7 +23,7 @@ def _run(args: list[str], tmp_path: Path, timeout: int = 900) -> subprocess.Comp
 def test_help_lists_commands(tmp_path):
     out = _run(["--help"], tmp_path)
     assert out.returncode == 0
-    for command in ("replay", "land", "ledger", "rollback", "ui"):
+    for command in ("replay", "land", "run", "retract", "accept", "ledger", "rollback", "ui"):
         assert command in out.stdout
     replay = _run(["replay", "--help"], tmp_path)
     assert "--cycles" in replay.stdout and "FACTORY_ROOT" in replay.stdout and "--verbose" in replay.stdout
@@ -35,6 +35,15 @@ def test_bad_spec_is_a_readable_error(tmp_path):
     out = _run(["replay", "--spec", str(bad), "--root", str(tmp_path / "root"), "--cycles", "1"], tmp_path)
     assert out.returncode == 2
     assert "targett" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_batch_id_that_would_leave_the_root_is_refused_in_one_line(tmp_path):
+    batch = tmp_path / "batch.csv"
+    batch.write_text("a,b\n1,2\n")
+    root = tmp_path / "root"
+    out = _run(["land", "../probe-escape", str(batch), "--spec", "specs/hotel.yaml", "--root", str(root)], tmp_path)
+    assert out.returncode == 2 and "not a month id" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "probe-escape.csv").exists() and not list(root.rglob("*.csv"))
 
 
 @pytest.mark.slow

@@ -1,9 +1,12 @@
 """Sensors and the schedule: what turns the loop without a person.
 
-- landing_sensor: a new file under landing/ becomes a partition and an ingest run.
+- landing_sensor: a new file under landing/ becomes a partition and an ingest run (one per
+  batch: the run key; a batch the daemon added but never ran, being killed between the two, is
+  asked for again).
 - drift_sensor: a drift report whose drift share passes the spec's threshold (or whose
   estimated ROC AUC dropped beyond the tolerance) starts the regeneration job for that
-  batch (once per batch: the run key), with a cooldown and a cap per period.
+  batch (once per batch: the run key), with a cooldown and a cap per period; never for a batch
+  already regenerated or being regenerated (by the schedule, say).
 - daily_regeneration: once a day, regenerate for the newest validated batch that has
   not been regenerated yet, so the loop turns even when drift stays low.
 """
@@ -14,11 +17,12 @@ import time
 import dagster as dg
 
 from factory.core.base.rounding import rounded
-from factory.defs.assets.ingest import drift_report
+from factory.defs.assets.ingest import drift_report, landed_batch
 from factory.defs.assets.learning import promotion
 from factory.defs.jobs import ingest_job, regeneration_job
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
+from factory.defs.runner import REGENERATING, WAITING
 
 
 @dg.sensor(
@@ -29,9 +33,16 @@ from factory.defs.resources import FactoryResource
 )
 def landing_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(batches.name))
-    new = [b for b in factory.plane.landed_batches() if b not in known]
+    landed = factory.plane.landed_batches()
+    new = [b for b in landed if b not in known]
+    # a batch whose partition exists but was never read (the daemon died between the two) is asked for again:
+    # the run key keeps it to one run
+    read = context.instance.get_materialized_partitions(landed_batch.key)
+    runs = context.instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/sensor_name": landing_sensor.name}))
+    asked = {r.dagster_run.tags.get("dagster/run_key") for r in runs}
+    waiting = [b for b in landed if b not in read and f"ingest-{b}" not in asked]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"ingest-{b}", partition_key=b) for b in new],
+        run_requests=[dg.RunRequest(run_key=f"ingest-{b}", partition_key=b) for b in waiting],
         dynamic_partitions_requests=[batches.build_add_request(new)] if new else [],
     )
 
@@ -52,12 +63,15 @@ def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) 
     ).records
     settings = factory.spec.drift
     triggered, skipped = [state["pending"]] if state["pending"] else [], []
+    done = regenerated(context.instance, factory)
     for record in records:
         meta = record.asset_materialization.metadata
         share = float(meta["drift_share"].value or 0.0) if "drift_share" in meta else 0.0
         drop = float(meta["estimated_auc_drop"].value or 0.0) if "estimated_auc_drop" in meta else 0.0
         batch_id = record.asset_materialization.partition
-        if share >= settings.share_threshold or drop > settings.performance_tolerance:
+        if batch_id in done:
+            skipped.append(f"{batch_id} (already regenerated or regenerating)")
+        elif share >= settings.share_threshold or drop > settings.performance_tolerance:
             triggered.append(batch_id)
         else:
             skipped.append(f"{batch_id} ({rounded(share)})")
@@ -85,6 +99,14 @@ def drift_sensor(context: dg.SensorEvaluationContext, factory: FactoryResource) 
         )
     )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor), skip_reason=reason)
+
+
+def regenerated(instance: dg.DagsterInstance, factory: FactoryResource) -> set[str]:
+    """Batches whose promotion ran, or whose regeneration is queued or under way: the sensor
+    and the schedule never start a second one for them."""
+    done = set(instance.get_materialized_partitions(promotion.key))
+    runs = instance.get_run_records(filters=dg.RunsFilter(statuses=WAITING))
+    return done | {r.dagster_run.tags.get("dagster/partition") for r in runs if r.dagster_run.job_name in REGENERATING}
 
 
 def drift_cursor(cursor: str | None) -> dict:
@@ -117,7 +139,6 @@ def daily_regeneration(context: dg.ScheduleEvaluationContext, factory: FactoryRe
     if not validated:
         return dg.SkipReason("no validated batch yet")
     newest = validated[-1]
-    done = context.instance.get_latest_materialization_event(promotion.key)
-    if done is not None and done.asset_materialization.partition == newest:
-        return dg.SkipReason(f"batch {newest} already regenerated")
+    if newest in regenerated(context.instance, factory):
+        return dg.SkipReason(f"batch {newest} already regenerated (or a run regenerating it is under way)")
     return dg.RunRequest(run_key=f"scheduled-{newest}", partition_key=newest, tags={"factory/trigger": "schedule"})

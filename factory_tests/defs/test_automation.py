@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.test_utils import create_run_for_test
 
 from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
 from factory.defs.partitions import batches
@@ -45,8 +46,18 @@ def test_landing_sensor_adds_each_new_batch_once(factory, instance, small_datase
     instance.add_dynamic_partitions(batches.name, [first])
     factory.plane.land_frame(second, batch_frame(small_dataset, second))
     result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"factory": factory}))
-    assert [r.partition_key for r in result.run_requests] == [second]
-    assert result.run_requests[0].run_key == f"ingest-{second}"
+    # the daemon added `first` but died before its run: it is asked for again, under the same run key
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+        (first, f"ingest-{first}"),
+        (second, f"ingest-{second}"),
+    ]
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == [second]
+    for batch_id in (first, second):  # a run exists for each (whatever became of it): never asked again
+        create_run_for_test(
+            instance, tags={"dagster/sensor_name": "landing_sensor", "dagster/run_key": f"ingest-{batch_id}"}
+        )
+    result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"factory": factory}))
+    assert result.run_requests == []
 
 
 def _drift_event(instance, batch_id: str, share: float) -> None:
@@ -124,3 +135,20 @@ def test_daily_schedule_skips_without_validated_batches(factory, instance):
     context = dg.build_schedule_context(instance=instance, resources={"factory": factory})
     result = daily_regeneration(context)
     assert isinstance(result, dg.SkipReason)
+
+
+def test_sensor_and_schedule_never_start_a_second_regeneration_for_a_batch(factory, instance, small_dataset):
+    """The schedule started a regeneration for a batch; the drift sensor, seeing that batch drift, does not
+    start another, and the schedule does not ask twice either."""
+    batch_id = production_batches(small_dataset)[0]
+    factory.plane.write_validated(batch_id, batch_frame(small_dataset, batch_id))
+    context = dg.build_schedule_context(instance=instance, resources={"factory": factory})
+    request = daily_regeneration(context)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == batch_id
+    create_run_for_test(
+        instance, job_name="regeneration_job", status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": batch_id}
+    )
+    _drift_event(instance, batch_id, factory.spec.drift.share_threshold + 0.1)
+    result = _evaluate(factory, instance)
+    assert result.run_requests == [] and "already regenerated" in result.skip_reason.skip_message
+    assert isinstance(daily_regeneration(context), dg.SkipReason)

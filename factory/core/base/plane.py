@@ -33,7 +33,7 @@ import pandas as pd
 from factory.core.base.batches import check_batch_id, is_batch_id, period_of, revision_id, revision_of
 from factory.core.base.batchfile import read_batch
 from factory.core.base.dataset import BATCH, load_dataset, normalise
-from factory.core.base.errors import LandingConflict, StorageError
+from factory.core.base.errors import LandingConflict, StorageError, UnreadableBatch
 from factory.core.base.profile import profile_reference
 from factory.core.base.spec import DatasetSpec
 from factory.core.base.storage import Storage
@@ -48,6 +48,7 @@ class Landing:
     key: str
     sha256: str
     created: bool  # False when the same bytes were already landed (a no-op)
+    unreadable: str = ""  # why the bytes are no table the spec reads ("code: reason"): the gate will refuse them
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class DataPlane:
         self.storage.write_json(
             f"landing/{target}.json", {"batch_id": target, "sha256": digest, "key": key, "bytes": len(data)}
         )
+        try:
+            read_batch(data, fmt, self.spec.source.options, self.max_batch_rows())
+        except UnreadableBatch as exc:
+            return Landing(target, key, digest, created=True, unreadable=f"{exc.code}: {exc}")
         return Landing(target, key, digest, created=True)
 
     def land_frame(self, batch_id: str, df: pd.DataFrame) -> Landing:

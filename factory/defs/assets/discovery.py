@@ -11,6 +11,7 @@ from factory.defs.assets.ingest import validated_batch
 from factory.defs.assets.tables import LOOP, RETRY, figures, frame_metadata, table
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
+from factory.defs.runner import guard_regeneration
 
 SPOT_COLUMNS = ["predicate", "kind", "metric", "support", "train_support", "error", "error_low", "error_high", "lift"]
 SPOT_COLUMNS += ["lift_shrunk", "replication", "recurrence", "persistence", "id"]
@@ -28,6 +29,7 @@ PLAN_COLUMNS = ["predicate", "kind", "want", "rows", "positives", "why"]
 def blind_spots(
     context: dg.AssetExecutionContext, factory: FactoryResource, mlflow: MLflowResource
 ) -> dg.Output[SliceSearch]:
+    guard_regeneration(context, factory.plane)  # the first step of a regeneration: one per batch at a time
     registry = mlflow.registry
     search = discover(factory.plane, registry.load("champion"), context.partition_key, registry)
     rows = [
