@@ -35,6 +35,7 @@ class BatchRun:
     held: bool
     reason: str  # the gate's one-line reason, or the failed step's error
     promoted: bool | None
+    codes: str = ""  # the gate's reason codes: its failures', or its warnings' when it passed
 
     @property
     def summary(self) -> str:
@@ -90,6 +91,7 @@ def run_batch(instance: dg.DagsterInstance, job, plane: DataPlane, batch_id: str
         held="verdict" in meta and meta["verdict"].value.startswith("held"),
         reason=reason,
         promoted=promoted,
+        codes=meta["codes"].value if "codes" in meta else "",
     )
 
 

@@ -71,7 +71,12 @@ def _duplicated_ids(df):
     return out
 
 
+def _label_three_ways(df):
+    return df.assign(is_canceled=np.array(["yes", "true", "1"], dtype=object)[np.arange(len(df)) % 3])
+
+
 BLOCKING = {
+    "label spelled three ways": (_label_three_ways, "label_coding: column 'is_canceled': a binary label with 3"),
     "missing column": (_missing_column, "column 'lead_time': expect_column_to_exist"),
     "wrong dtype": (_wrong_dtype, "column 'adr': expect_column_values_to_be_in_type_list"),
     "all-null column": (_all_null, "column 'children': expect_column_values_to_not_be_null"),

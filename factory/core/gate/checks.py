@@ -19,7 +19,7 @@ from factory.core.synth.codec import rule_masks
 
 Finding = tuple[str, str, str]  # (reason code, action, "column 'x': what: detail")
 FORMULA = r"^[=+@\t\r]|^-[^\d.\s]"  # what Excel and its kin would evaluate
-CHECKS = 6  # the checks below besides the business rules, for the count of expectations
+CHECKS = 7  # the checks below besides the business rules, for the count of expectations
 
 
 def value_checks(batch_id: str, df: pd.DataFrame, spec: DatasetSpec, profile: ReferenceProfile) -> list[Finding]:
@@ -27,6 +27,7 @@ def value_checks(batch_id: str, df: pd.DataFrame, spec: DatasetSpec, profile: Re
     return [
         *_non_finite(df, spec),
         *_constant_label(df, spec),
+        *_label_coding(df, spec),
         *_category_explosion(df, profile),
         *_duplicate_rows(df, spec, profile),
         *_rules(df, spec),
@@ -53,6 +54,24 @@ def _constant_label(df: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
         return []
     value = labels.iloc[0]
     return [("constant_label", "poison", f"column '{spec.target}': constant label: all {len(labels)} rows are {value}")]
+
+
+def _label_coding(df: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
+    """A binary label spelled more than two ways (yes / true / 1) would be read as mostly negative."""
+    if spec.target not in df:
+        return []
+    distinct = df[spec.target].dropna().astype(str).unique()
+    if len(distinct) <= 2:
+        return []
+    seen = ", ".join(map(repr, sorted(distinct)[:5]))
+    return [
+        (
+            "label_coding",
+            "reject",
+            f"column '{spec.target}': a binary label with {len(distinct)} spellings ({seen}); the positive one is "
+            f"{spec.positive_label!r}",
+        )
+    ]
 
 
 def _category_explosion(df: pd.DataFrame, profile: ReferenceProfile) -> list[Finding]:
