@@ -162,7 +162,9 @@ def mlflow_unreachable(ctx: Context) -> Result:
         got = f"version {down.version_of('champion')}"
     except RegistryUnavailable as exc:
         got = f"raised: {exc}"
-    return _result("mlflow_server_unreachable", "raise", got.startswith("raised"), got.split(":")[0], "bad_alias_move", got)
+    return _result(
+        "mlflow_server_unreachable", "raise", got.startswith("raised"), got.split(":")[0], "bad_alias_move", got
+    )
 
 
 def mlflow_store_missing(ctx: Context) -> Result:
