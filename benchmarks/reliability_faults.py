@@ -23,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from factory.core.base.errors import RegistryUnavailable
+from factory.core.base.errors import FactoryError, RegistryUnavailable
 from factory.core.base.plane import DataPlane
 from factory.core.base.storage import Storage
 from factory.core.gate.synthetic import gate_synthetic
@@ -304,10 +304,12 @@ def s3_endpoint_gone(ctx: Context) -> Result:
     try:
         plane.land(batch, data, "csv")
         got = "landed"
-    except Exception as exc:
+    except FactoryError as exc:  # one line for the operator
         got = f"failed: {type(exc).__name__}"
+    except Exception as exc:  # a raw client error leaks: counted as a crash
+        got = f"crash: {type(exc).__name__}"
     took = time.perf_counter() - start
-    verdict = "ok" if got.startswith("failed") and took < 120 else ("hang" if took >= 120 else "silent_accept")
+    verdict = "hang" if took >= 120 else {"failed": "ok", "crash": "crash"}.get(got.split(":")[0], "silent_accept")
     return Result("s3_endpoint_gone", "fault", "fail", got, verdict, f"{got} after {took:.1f}s")
 
 

@@ -66,7 +66,10 @@ class Storage:
         return f"{root}/{key.lstrip('/')}"
 
     def exists(self, key: str) -> bool:
-        return self.fs.exists(self.uri(key))
+        try:
+            return self.fs.exists(self.uri(key))
+        except Exception as exc:  # an unreachable endpoint: "cannot tell", never "absent"
+            raise StorageError(f"cannot reach {self.uri(key)}: {type(exc).__name__}: {exc}") from exc
 
     def list(self, prefix: str) -> list[str]:
         """Keys directly under a prefix, sorted; empty when the prefix does not exist."""
@@ -75,6 +78,8 @@ class Storage:
             entries = self.fs.ls(base, detail=False)
         except FileNotFoundError:
             return []
+        except Exception as exc:  # an unreachable endpoint: "cannot tell", never "empty"
+            raise StorageError(f"cannot list {base}: {type(exc).__name__}: {exc}") from exc
         root = self.uri("").rstrip("/")
         strip = root.split("://", 1)[-1] if self.is_remote else root
         keys = []
