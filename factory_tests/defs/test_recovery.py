@@ -31,6 +31,7 @@ def _csv(frame) -> bytes:
     return buf.getvalue().encode()
 
 
+@pytest.mark.slow  # it bootstraps a champion through Dagster
 def test_a_gzip_file_named_csv_is_quarantined_then_a_corrected_revision_passes(
     bootstrapped, resources, instance, small_dataset
 ):
