@@ -201,7 +201,7 @@ def test_numeric_values_are_new_between_real_neighbours_and_integers_stay_whole(
     (smoothing), so most continuous values are no real row's; integer columns are rounded
     back to whole numbers and every row still satisfies its slice."""
     seen = set(real["adr"].dropna())
-    assert generated["adr"].dropna().isin(seen).mean() < 0.5  # resampling real values would give 1.0
+    assert (~generated["adr"].dropna().isin(seen)).mean() > 0.2  # resampling real values gives 0 (prices repeat)
     for col in hotel_spec.integer:
         values = generated[col].dropna()
         assert (values == values.round()).all(), col
