@@ -196,10 +196,11 @@ def test_empty_plan_generates_nothing(real, hotel_spec, hotel_profile):
 
 
 def test_numeric_values_are_new_between_real_neighbours_and_integers_stay_whole(generated, real, hotel_spec, spots):
-    generated, _ = generated
     """The copula's numeric marginals draw new values inside the empirical CDF's steps
-    (smoothing), so most continuous values are no real row's; integer columns are rounded
-    back to whole numbers and every row still satisfies its slice."""
+    (smoothing): a value between equal neighbours (prices repeat) stays a heavy mode, the
+    rest are no real row's. Integer columns are rounded back to whole numbers and every
+    row still satisfies its slice."""
+    generated, _ = generated
     seen = set(real["adr"].dropna())
     assert (~generated["adr"].dropna().isin(seen)).mean() > 0.2  # resampling real values gives 0 (prices repeat)
     for col in hotel_spec.integer:
