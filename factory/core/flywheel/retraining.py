@@ -255,7 +255,7 @@ def decide(plane: DataPlane, batch_id: str, challenger: Challenger, evaluation: 
         gate_high=c.auc_diff_high, gate_promote=gate_promote, promoted=promoted, policy=policy, reason=reason,
         synthetic_rows=challenger.synthetic_rows, synthetic_diff=challenger.synthetic_diff,
         synthetic_auc_diff=challenger.synthetic_auc_diff, synthetic_used=challenger.uses_synthetic,
-        backtest_diff=back,
+        backtest_diff=back, holdout_rows=challenger.holdout_rows, copies_dropped=challenger.copies_dropped,
     )  # fmt: skip
 
 
