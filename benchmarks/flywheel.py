@@ -113,8 +113,8 @@ def summarise(records: list[dict]) -> dict:
         out["holdout_copies_dropped"] / max(1, sum(r["holdout_rows"] + r["copies_dropped"] for r in records)), 4
     )
     effect = pooled([r["synthetic_diff"] for r in records])
-    out.update(synthetic_effect=effect.mean, synthetic_effect_low=effect.low, synthetic_effect_high=effect.high,
-               synthetic_effect_cycles=effect.cycles, synthetic_used_cycles=sum(r["synthetic_used"] for r in records))  # fmt: skip
+    out.update(synthetic_effect=effect.mean, synthetic_effect_low=effect.low, synthetic_effect_high=effect.high)
+    out.update(synthetic_effect_cycles=effect.cycles, synthetic_used_cycles=sum(r["synthetic_used"] for r in records))
     out["cycle_seconds_median"] = round(float(np.median([r["loop_seconds"] for r in records])), 1) if records else None
     out["baselines_seconds_median"] = _mean([r["baselines_seconds"] for r in records])
     return out
