@@ -1,8 +1,7 @@
 """`factory`: replay a dataset, land and run a batch, retract or accept one, show the ledger, start the UI.
 
-Every command takes --root (or FACTORY_ROOT) and --spec (or FACTORY_SPEC); the
-Dagster instance, the MLflow store and the DuckDB file live under FACTORY_HOME
-(default: the root when it is local, else .factory).
+Every command takes --root (or FACTORY_ROOT) and --spec (or FACTORY_SPEC); the Dagster instance, the MLflow
+store and the DuckDB file live under FACTORY_HOME (default: the root when it is local, else .factory).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from factory.core.base.errors import FactoryError
@@ -149,11 +148,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 tags={"factory/trigger": "replay"},
                 run_config=QUIET,
             )
-        row, cells = _cycle_row(result, batch_id, time.perf_counter() - start, landing.created)
+        row, cells = _cycle_row(result, batch_id, time.perf_counter() - start, landing.created, plane)
+        row = replace(row, steps=_step_seconds(instance, result.run_id))
         rows.append(row)
         _print_row(cells)
         if row.note:
             print(f"  note: {row.note}", flush=True)
+        if row.synthetic_note:
+            print(f"  synthetic: {row.synthetic_note}", flush=True)
     if rows and not args.no_warehouse:
         print("warehouse: dbt build over every batch ...", flush=True)
         with _output_to(log):
@@ -176,7 +178,26 @@ def _warehouse_line(result) -> str:
     return f"built {models} models; dbt tests: {sum(checks)} passed, {len(checks) - sum(checks)} failed"
 
 
-def _cycle_row(result, batch_id: str, seconds: float, created: bool):
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """How long each step of a run took, from Dagster's own event log."""
+    stats = instance.get_run_step_stats(run_id)
+    return {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.start_time and s.end_time}
+
+
+def _synthetic_note(plane, batch_id: str, plan, chall) -> str:
+    """Why a cycle's challenger used no synthetic rows: not planned, rejected by the gate
+    (which check, value and limit), or not kept (the ablation's evidence)."""
+    if chall is None or chall.uses_synthetic:
+        return ""
+    if plan is not None and not plan.requests:
+        return f"not planned: {plan.reason}"
+    if not chall.synthetic_rows:
+        failures = plane.read_report_json("synthetic_validation", batch_id).get("failures", [])
+        return f"rejected by the synthetic gate: {failures[0]}" if failures else "no rows were accepted"
+    return f"not kept: {chall.synthetic_reason}"
+
+
+def _cycle_row(result, batch_id: str, seconds: float, created: bool, plane):
     """What one flywheel run produced: the summary's row and the printed cells, each number
     rounded to what its interval justifies."""
     from factory.core.base.rounding import SECONDS, rounded, rounded_row
@@ -212,6 +233,9 @@ def _cycle_row(result, batch_id: str, seconds: float, created: bool):
         synthetic_used=bool(chall and chall.uses_synthetic),
         seconds=round(seconds, 1),
         note=note,
+        synthetic_note=_synthetic_note(plane, batch_id, value("generation_plan"), chall),
+        recipe=chall.recipe if chall else "",
+        policy=promotion.get("policy", "") if promotion else "",
     )
     champ, chall_scores = (rounded_row(asdict(m)) if m else {} for m in (back_champ, back_chall))
     cells = [
@@ -238,41 +262,37 @@ def cmd_land(args: argparse.Namespace) -> int:
     landing = _factory(args, home).plane.land(args.batch_id, path.read_bytes(), fmt)
     verb = "landed" if landing.created else "already landed with the same content (no-op)"
     print(f"batch {landing.batch_id} {verb}: {landing.key} sha256 {landing.sha256[:12]}")
-    if landing.unreadable:  # the bytes are kept as they came; the gate will quarantine them
-        print(f"  but it is no table the spec reads ({landing.unreadable}): `factory run {landing.batch_id}`")
+    if landing.unreadable:  # the bytes are kept as they came; the gate will quarantine them (factory run)
+        print(f"  but it is no table the spec reads: {landing.unreadable}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     home = _configure(args)
-    import dagster as dg
-
     warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+    import dagster as dg
 
     from factory.definitions import defs
     from factory.defs.runner import resolve, run_batch
 
     plane = _factory(args, home).plane
-    batch_id = resolve(plane, args.batch_id)
     job = defs.resolve_job_def("ingest_job" if args.ingest_only else "flywheel_job")
-    with _output_to(None if args.verbose else home / "logs" / "run.log"):
-        run = run_batch(dg.DagsterInstance.get(), job, plane, batch_id, QUIET)
+    with _output_to(home / "logs" / "run.log"):  # the run's own log is in the Dagster UI too
+        run = run_batch(dg.DagsterInstance.get(), job, plane, resolve(plane, args.batch_id), QUIET)
     print(("factory: " if not run.success else "") + run.summary, file=sys.stderr if not run.success else sys.stdout)
     return 0 if run.success else 1
 
 
-def cmd_retract(args: argparse.Namespace) -> int:
-    _factory(args, _configure(args)).plane.retract(args.batch_id, args.reason, undo=args.undo)
-    done = "put back into" if args.undo else "retracted from"
+def cmd_decide(args: argparse.Namespace) -> int:
+    """`retract` (or `retract --undo`) and `accept`: an operator's decision, recorded beside the batch."""
+    plane = _factory(args, _configure(args)).plane
+    if args.func_name == "accept":
+        plane.accept(args.batch_id, args.reason)
+        done = "accepted into"
+    else:
+        plane.retract(args.batch_id, args.reason, undo=args.undo)
+        done = "put back into" if args.undo else "retracted from (bytes kept; a corrected file lands as a revision)"
     print(f"batch {args.batch_id} {done} every later training window and judge: {args.reason}")
-    if not args.undo:
-        print("  its bytes stay where they are; a corrected file lands as its next revision (factory land)")
-    return 0
-
-
-def cmd_accept(args: argparse.Namespace) -> int:
-    _factory(args, _configure(args)).plane.accept(args.batch_id, args.reason)
-    print(f"batch {args.batch_id} accepted into training: {args.reason}; now `factory run {args.batch_id}`")
     return 0
 
 
@@ -292,16 +312,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     _configure(args)
-    cmd = [
-        str(Path(sys.executable).parent / "dagster"),
-        "dev",
-        "-w",
-        "workspace.yaml",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(args.port),
-    ]
+    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
+    cmd += ["-p", str(args.port)]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
     proc = subprocess.Popen(cmd, start_new_session=True)
     try:
@@ -317,7 +329,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def common(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument(
             "--root",
             default=os.environ.get("FACTORY_ROOT", ".factory"),
@@ -328,6 +340,7 @@ def parser() -> argparse.ArgumentParser:
             default=os.environ.get("FACTORY_SPEC", "specs/hotel.yaml"),
             help="dataset spec YAML (env FACTORY_SPEC; default specs/hotel.yaml)",
         )
+        return sp
 
     r = sub.add_parser("replay", help="replay a dataset: reference period, then one batch per cycle through Dagster")
     common(r)
@@ -341,44 +354,34 @@ def parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=cmd_replay)
 
-    land = sub.add_parser("land", help="land a batch file (csv in the spec's format, or parquet) under landing/")
-    common(land)
+    land = common(sub.add_parser("land", help="land a batch file (csv in the spec's format, or parquet) in landing/"))
     land.add_argument("batch_id", help="the batch id, e.g. 2017-08")
     land.add_argument("file", help="path of the batch file")
     land.set_defaults(func=cmd_land)
 
-    run = sub.add_parser("run", help="run one landed batch: the ingest gate, then the cycle when it passes")
-    common(run)
+    run = common(sub.add_parser("run", help="run one landed batch: the ingest gate, then the cycle when it passes"))
     run.add_argument("batch_id", help="a landed batch id (a period means its newest revision)")
     run.add_argument("--ingest-only", action="store_true", help="the ingest gate and drift only, no cycle")
-    run.add_argument("--verbose", action="store_true", help="print the run's output instead of logs/run.log")
     run.set_defaults(func=cmd_run)
-    for name, func, what in (
-        ("retract", cmd_retract, "take a batch out of every later training window and judge"),
-        ("accept", cmd_accept, "let a batch the gate held (values that may poison training) into training"),
+    for name, what in (
+        ("retract", "take a batch out of every later training window and judge (--undo: put it back)"),
+        ("accept", "let a batch the gate held (values that may poison training) into training"),
     ):
-        sp = sub.add_parser(name, help=what)
-        common(sp)
+        sp = common(sub.add_parser(name, help=what))
         sp.add_argument("batch_id", help="a landed batch id")
         sp.add_argument("--reason", required=True, help="why: recorded beside the batch")
-        if name == "retract":
-            sp.add_argument("--undo", action="store_true", help="put a retracted batch back")
-        sp.set_defaults(func=func)
+        sp.add_argument("--undo", action="store_true", help=argparse.SUPPRESS if name == "accept" else "put it back")
+        sp.set_defaults(func=cmd_decide, func_name=name)
 
-    ledger = sub.add_parser("ledger", help="print the promotion ledger: which version was champion, when and why")
-    common(ledger)
+    ledger = common(sub.add_parser("ledger", help="print the promotion ledger: which version was champion, when, why"))
     ledger.set_defaults(func=cmd_ledger)
 
-    rollback = sub.add_parser(
-        "rollback", help="point the `champion` alias back at an earlier champion, with a recorded reason"
-    )
-    common(rollback)
+    rollback = common(sub.add_parser("rollback", help="point `champion` back at an earlier champion, with a reason"))
     rollback.add_argument("version", help="a model version that was champion before (see `factory ledger`)")
     rollback.add_argument("--reason", required=True, help="why: recorded in the ledger")
     rollback.set_defaults(func=cmd_rollback)
 
-    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) over the root on 127.0.0.1")
-    common(ui)
+    ui = common(sub.add_parser("ui", help="start the Dagster UI (dagster dev) over the root on 127.0.0.1"))
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
     return p

@@ -44,6 +44,13 @@ def test_a_batch_id_that_would_leave_the_root_is_refused_in_one_line(tmp_path):
     out = _run(["land", "../probe-escape", str(batch), "--spec", "specs/hotel.yaml", "--root", str(root)], tmp_path)
     assert out.returncode == 2 and "not a month id" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "probe-escape.csv").exists() and not list(root.rglob("*.csv"))
+    spec = ["--spec", "specs/hotel.yaml", "--root", str(root)]
+    missing = _run(["retract", "2016-10", "--reason", "wrong export", *spec], tmp_path)
+    assert missing.returncode == 2 and "has not landed" in missing.stderr and "Traceback" not in missing.stderr
+    assert _run(["land", "2016-10", str(batch), *spec], tmp_path).returncode == 0
+    retracted = _run(["retract", "2016-10", "--reason", "wrong export", *spec], tmp_path)
+    assert retracted.returncode == 0 and "retracted from" in retracted.stdout and "wrong export" in retracted.stdout
+    assert (root / "landing" / "2016-10.csv").read_bytes() == batch.read_bytes()  # the bytes stay
 
 
 @pytest.mark.slow
