@@ -33,6 +33,7 @@ def frame(seed: int, batch: str, n: int = 600, flip: bool = False) -> pd.DataFra
             "adr": rng.normal(100, 25, n).round(2),
             "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
             "meal": rng.choice(["BB", "HB"], n),
+            "month": int(batch[-2:]),
             "day": np.sort(rng.integers(1, 31, n)),
             "y": (rng.random(n) < (1 - p if flip else p)).astype(float),
             BATCH: batch,

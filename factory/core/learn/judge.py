@@ -4,8 +4,9 @@ Rows of one batch are not independent (group bookings repeat rows exactly; senso
 market data repeat neighbours), so a batch is never split at random. For a landed batch t
 whose labels are known up to batch L (t - label_delay):
 
-- the holdout, the gate's judge, is L's last `judge.holdout_share` in time order (a day is
-  never split across the cut), minus every row that exactly copies (features and label) a
+- the holdout, the gate's judge, is L's last `judge.holdout_share` in time order (by the
+  timestamp or day column where the spec has one, else by position; a time is never split
+  across the cut), minus every row that exactly copies (features and label) a
   row the candidates train on: the count is reported;
 - candidates train on everything labelled before the holdout (and a `judge.gap_share` of
   rows just before it trains nothing and judges nothing);
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from factory.core.base.clock import order_key
 from factory.core.base.dataset import BATCH, exact_copies
 from factory.core.base.plane import DataPlane
 from factory.core.base.spec import DatasetSpec
@@ -46,21 +48,13 @@ class EvaluationSets:
     gap_rows: int  # rows between train and holdout that do neither
 
 
-def time_key(batch: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
-    """When each row happened, as far as the data says: the day column where the spec has
-    one, else its position (rows land in time order)."""
-    if spec.time.day and spec.time.day in batch.columns:
-        return pd.to_numeric(batch[spec.time.day], errors="coerce").fillna(-1).to_numpy()
-    return np.arange(len(batch))
-
-
 def split_by_time(
     batch: pd.DataFrame, spec: DatasetSpec, share: float, gap: float = 0.0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(early, gap, late): `late` is the last `share` of the rows in time order and `gap`
     the `gap` share just before it. Each cut moves to the nearest change of the time key,
-    so rows of one day stay together; a batch with a single time value is cut by position."""
-    key = time_key(batch, spec)
+    so rows of one time stay together; a batch with a single time value is cut by position."""
+    key = order_key(batch, spec)
     order = np.argsort(key, kind="stable")
     ranked = key[order]
     n = len(batch)
