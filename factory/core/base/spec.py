@@ -32,7 +32,7 @@ from factory.core.base.settings import (
     _Frozen,
 )
 
-__all__ = ["GENERATORS", "RECENCY", "Recipe"]  # still importable from here, the settings' old home
+__all__ = ["GENERATORS", "RECENCY", "BlindSpotSettings", "Recipe"]  # still importable from here, the settings' old home
 
 Period = Literal["hour", "day", "week", "month", "quarter"]  # batch_period, finest first
 PERIODS: tuple[str, ...] = get_args(Period)

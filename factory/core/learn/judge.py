@@ -10,7 +10,9 @@ whose labels are known up to batch L (t - label_delay):
   row the candidates train on: the count is reported;
 - candidates train on everything labelled before the holdout (and a `judge.gap_share` of
   rows just before it trains nothing and judges nothing);
-- blind spots are found on L's rows before the holdout (discovery), never on the holdout;
+- blind spots are found on L's rows before the holdout (discovery), never on the holdout; when
+  that part is small, on earlier labelled batches the champion was not trained on as well
+  (`discovery_pool`);
 - the winning recipe is then refitted on every labelled row up to L to serve, and the
   baselines train on those same rows;
 - the backtest is batch t itself once its labels are known: what the served model did next.
@@ -31,7 +33,7 @@ import pandas as pd
 from factory.core.base.clock import order_key
 from factory.core.base.dataset import BATCH, exact_copies
 from factory.core.base.plane import DataPlane
-from factory.core.base.spec import DatasetSpec
+from factory.core.base.spec import BlindSpotSettings, DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,22 @@ def initial_training(reference: pd.DataFrame) -> pd.DataFrame:
     """The first model's rows: the reference period minus its last batch, which becomes
     the first labelled batch the loop learns from."""
     return reference[reference[BATCH] < reference[BATCH].max()]
+
+
+def discovery_pool(
+    sets: EvaluationSets, trained: pd.DataFrame, settings: BlindSpotSettings
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The rows blind-spot search runs on, and the earlier batches pooled into them. The
+    newest batch's discovery part first; while it has fewer than `pool_rows` rows, earlier
+    labelled batches none of whose rows trained the champion (`trained`: its training rows)
+    join, newest first, up to `pool_batches` batches in all. A model's errors on rows it was
+    trained on understate its blind spots, so trained rows never join."""
+    labelled = sets.everything
+    unseen = sorted(set(labelled[BATCH]) - set(trained[BATCH]) - {sets.newest}, reverse=True)
+    rows, pooled = [sets.discovery], []
+    for batch in unseen[: settings.pool_batches - 1]:
+        if sum(map(len, rows)) >= settings.pool_rows:
+            break
+        rows.insert(0, labelled[labelled[BATCH] == batch])
+        pooled.append(batch)
+    return pd.concat(rows, ignore_index=True), tuple(sorted(pooled))
