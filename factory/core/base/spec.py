@@ -224,6 +224,11 @@ def load_spec(path: str | os.PathLike) -> DatasetSpec:
     return _validate(DatasetSpec, {**raw, "spec_path": str(path)}, str(path))
 
 
+def spec_from(data: dict[str, Any], where: str) -> DatasetSpec:
+    """A spec from its keys (a draft, not a file), checked like a loaded one; `where` names it in errors."""
+    return _validate(DatasetSpec, {**data, "spec_path": where}, where)
+
+
 def replace(model: Block, /, **changes: Any) -> Block:
     """A copy of a spec or of one of its settings blocks with some keys changed, checked
     again like a loaded spec: a replacement cannot produce an invalid spec."""
