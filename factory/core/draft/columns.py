@@ -53,10 +53,10 @@ def column_roles(raw: pd.DataFrame, skip: set[str], labels: pd.Series, reference
 def _role(name: str, values: pd.Series, y: pd.Series, known: pd.Series) -> Column:
     present = values.dropna()
     distinct = int(present.nunique())
-    if distinct <= 1:
-        return Column(name, "unused", "constant: nothing to learn from")
     if pii := _pii(name, present):
         return Column(name, "pii", pii)
+    if distinct <= 1:
+        return Column(name, "unused", "constant: nothing to learn from")
     text = not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
     whole = not text and bool((present.astype(float) % 1 == 0).all())
     if distinct == len(values) and (whole or text):
