@@ -113,21 +113,27 @@ def test_ids_and_personal_data_are_found_by_values_and_names(tmp_path):
     assert not set(spec.features) & {"booking_ref", "contact", "phone_number", "guest_name"}
 
 
-def test_the_command_writes_a_draft_that_loads(tmp_path):
-    factory = str(Path(sys.executable).parent / "factory")
-    data, how = SHIPPED["bank"]
+def test_the_command_writes_a_draft_that_loads(tmp_path, capsys):
+    from factory.cli import main
+
+    data, _ = SHIPPED["bank"]
     out = subprocess.run(
-        [factory, "spec", "init", str(data), "--target", "y", "--time", "month", "--start-year", "2008"],
+        [str(Path(sys.executable).parent / "factory"), "spec", "init", str(data), "--target", "y", "--time", "month"]
+        + ["--start-year", "2008"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert yaml.safe_load(out.stdout)["positive_label"] == "yes"  # quoted: YAML would read a bare yes as true
-    refused = subprocess.run(
-        [factory, "spec", "init", str(data), "--target", "y", "--time", "month"],
-        text=True,
-        capture_output=True,
-        timeout=300,
+    assert main(["spec", "init", str(data), "--target", "y", "--time", "month"]) == 2
+    assert "give --start-year" in capsys.readouterr().err
+    written = tmp_path / "bank.yaml"
+    assert (
+        main(
+            ["spec", "init", str(data), "--target", "y", "--time", "month", "--start-year", "2008"]
+            + ["--out", str(written)]
+        )
+        == 0
     )
-    assert refused.returncode == 2 and "give --start-year" in refused.stderr and "Traceback" not in refused.stderr
+    assert load_spec(written).source.options == {"sep": ";"}
