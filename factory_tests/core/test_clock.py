@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from factory.core.base.clock import batch_ids, clock_of, order_key, row_times
-from factory.core.base.errors import DataSourceError, SpecError
+from factory.core.base.errors import DataSourceError, SpecError, StorageError
 from factory.core.base.spec import TimeSpec, replace
 from factory_tests.core.toy import toy_spec
 
@@ -48,6 +48,16 @@ def test_values_that_are_no_time_are_refused_by_column():
     frame = pd.DataFrame({"when": ["2016-07-04", "soon", None]})
     with pytest.raises(DataSourceError, match=r"2 value\(s\) of time.column 'when' are not times, e.g. \['soon'\]"):
         row_times(frame, spec_with("day", column="when"))
+
+
+def test_a_landed_batch_id_must_name_the_period(tmp_path):
+    from factory.core.base.plane import DataPlane
+    from factory.core.base.storage import Storage
+
+    weekly = DataPlane(Storage(str(tmp_path)), spec_with("week", column="when"))
+    assert weekly.land_frame("2016-W27", pd.DataFrame({"x": [1]})).created
+    with pytest.raises(StorageError, match=r"batch id '2016-07' does not name a week batch \(like 2016-W27\)"):
+        weekly.land_frame("2016-07", pd.DataFrame({"x": [1]}))
 
 
 def test_rows_without_a_clock_are_batched_by_position():

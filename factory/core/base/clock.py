@@ -8,6 +8,7 @@ the wall clock: `2016-07` (month), `2016-Q3` (quarter), `2016-W27` (ISO week),
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -17,6 +18,15 @@ from factory.core.base.errors import DataSourceError
 from factory.core.base.spec import PERIODS, DatasetSpec
 
 ROWS_ID = "rows-{:06d}"
+# what a batch id of each period looks like: a landed batch's id must name its period, so ids keep sorting in time
+ID_SHAPES = {
+    "hour": (r"\d{4}-\d\d-\d\dT\d\d", "2016-07-04T13"),
+    "day": (r"\d{4}-\d\d-\d\d", "2016-07-04"),
+    "week": (r"\d{4}-W\d\d", "2016-W27"),
+    "month": (r"\d{4}-\d\d", "2016-07"),
+    "quarter": (r"\d{4}-Q[1-4]", "2016-Q3"),
+    "rows": (r"rows-\d{6}", "rows-000123"),
+}
 _FORMATS = {"month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%dT%H"}
 _MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august", "september"]
 _MONTH_NAMES += ["october", "november", "december"]
@@ -100,6 +110,14 @@ def batch_ids(df: pd.DataFrame, spec: DatasetSpec, times: pd.Series | None = Non
     if spec.period == "rows":
         return pd.Series([ROWS_ID.format(i) for i in np.arange(len(df)) // spec.time.batch_rows], index=df.index)
     return period_ids(row_times(df, spec) if times is None else times, spec.period)
+
+
+def id_problem(batch_id: str, spec: DatasetSpec) -> str | None:
+    """Why `batch_id` cannot name a batch of the spec's period, or None."""
+    pattern, example = ID_SHAPES[spec.period]
+    if re.fullmatch(pattern, batch_id):
+        return None
+    return f"batch id '{batch_id}' does not name a {spec.period} batch (like {example}): ids name their period"
 
 
 def clock_of(times: pd.Series) -> str:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from factory.core.base.clock import id_problem
 from factory.core.base.dataset import BATCH, load_dataset, normalise
 from factory.core.base.errors import LandingConflict, StorageError
 from factory.core.base.profile import profile_reference
@@ -55,6 +56,8 @@ class DataPlane:
         under an existing batch id are refused: landed batches are immutable."""
         if fmt not in FORMATS:
             raise StorageError(f"batch {batch_id}: unsupported format '{fmt}' (use one of {FORMATS})")
+        if problem := id_problem(batch_id, self.spec):
+            raise StorageError(f"{problem}, so they sort in time")
         digest = hashlib.sha256(data).hexdigest()
         existing = self.landed_key(batch_id)
         if existing:
