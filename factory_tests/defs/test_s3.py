@@ -26,6 +26,8 @@ from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
 from factory_tests.defs.conftest import batch_frame, production_batches
 
+pytestmark = pytest.mark.slow  # each test materialises a cycle or more
+
 BUCKET = "factory-test"
 MOTO = Path(sys.executable).parent / "moto_server"
 
