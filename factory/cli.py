@@ -260,21 +260,14 @@ def cmd_spec_init(args: argparse.Namespace) -> int:
     """Draft a spec from the data (factory.core.draft): to standard output, or to --out."""
     from factory.core.draft.spec_init import draft_spec
 
-    time_columns = tuple(c.strip() for c in args.time.split(",")) if args.time else ()
-    draft = draft_spec(
-        args.data,
-        args.target,
-        time=time_columns,
-        period=args.period,
-        batch_rows=args.batch_rows,
-        start_year=args.start_year,
-        out=args.out,
-    )
+    time = tuple(c.strip() for c in args.time.split(",")) if args.time else ()
+    how = dict(period=args.period, batch_rows=args.batch_rows, start_year=args.start_year, out=args.out)
+    draft = draft_spec(args.data, args.target, time=time, **how)
     if args.out is None:
         sys.stdout.write(draft.text)
-        return 0
-    Path(args.out).write_text(draft.text)
-    print(f"draft spec written to {args.out}: review its comments, then `factory replay --spec {args.out}`")
+    else:
+        Path(args.out).write_text(draft.text)
+        print(f"draft spec written to {args.out}: review its comments, then `factory replay --spec {args.out}`")
     return 0
 
 
@@ -355,18 +348,10 @@ def parser() -> argparse.ArgumentParser:
 
     spec = sub.add_parser("spec", help="work with dataset specs: `factory spec init` drafts one from the data")
     spec_sub = spec.add_subparsers(dest="spec_command", required=True)
-    init = spec_sub.add_parser(
-        "init",
-        help="draft a spec from a data file: column types, positive label, ids, leakage, PII, rules, batch sizes, "
-        "each with a comment saying why",
-    )
+    init = spec_sub.add_parser("init", help="draft a spec from a data file, each suggestion saying why")
     init.add_argument("data", help="the data file: CSV (gzipped or not; separator read from the header) or parquet")
     init.add_argument("--target", required=True, help="the column to predict (two values: yes/no, 1/0, ...)")
-    init.add_argument(
-        "--time",
-        help="the clock: one timestamp or date column; or a month column (with --start-year); or YEAR,MONTH[,DAY] "
-        "calendar columns",
-    )
+    init.add_argument("--time", help="a timestamp column; a month column (with --start-year); or YEAR,MONTH[,DAY]")
     init.add_argument("--period", choices=PERIODS, help="batch period with --time (default month)")
     init.add_argument("--batch-rows", type=int, help="no clock: batches of this many rows in file order")
     init.add_argument("--start-year", type=int, help="with a month column and no year: the year of the first row")
