@@ -29,7 +29,7 @@ from factory.core.base.storage import Storage
 from factory.core.gate.synthetic import gate_synthetic
 from factory.core.registry.mlflow_registry import Registry
 from factory.defs.assets import ingest_assets, reference_assets, regeneration_assets, report_assets
-from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
+from factory.defs.automation import drift_sensor, landing_sensor, regeneration_schedule
 from factory.defs.io import StorageIOManager
 from factory.defs.jobs import ingest_job
 from factory.defs.partitions import batches
@@ -379,7 +379,9 @@ def sensor_and_schedule_same_batch(ctx: Context) -> Result:
 
     with dg.instance_for_test() as instance:
         batch = max(ctx.factory.plane.validated_batches())
-        schedule = daily_regeneration(dg.build_schedule_context(instance=instance, resources={"factory": ctx.factory}))
+        schedule = regeneration_schedule(ctx.factory.plane.spec.period)(
+            dg.build_schedule_context(instance=instance, resources={"factory": ctx.factory})
+        )
         create_run_for_test(
             instance, job_name="regeneration_job", status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": batch}
         )
@@ -388,7 +390,9 @@ def sensor_and_schedule_same_batch(ctx: Context) -> Result:
             dg.AssetMaterialization("drift_report", partition=batch, metadata={"drift_share": 1.0})
         )
         sensor = drift_sensor(dg.build_sensor_context(instance=instance, resources={"factory": ctx.factory}))
-        again = daily_regeneration(dg.build_schedule_context(instance=instance, resources={"factory": ctx.factory}))
+        again = regeneration_schedule(ctx.factory.plane.spec.period)(
+            dg.build_schedule_context(instance=instance, resources={"factory": ctx.factory})
+        )
     started = (
         int(isinstance(schedule, dg.RunRequest)) + len(sensor.run_requests) + int(isinstance(again, dg.RunRequest))
     )

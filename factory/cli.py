@@ -19,6 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from factory.core.base.errors import FactoryError
+from factory.core.base.spec import PERIODS
 
 DAGSTER_YAML = """telemetry:
   enabled: false
@@ -255,6 +256,21 @@ def _cycle_row(result, batch_id: str, seconds: float, created: bool, plane):
     return row, [_cell(c) for c in cells]
 
 
+def cmd_spec_init(args: argparse.Namespace) -> int:
+    """Draft a spec from the data (factory.core.draft): to standard output, or to --out."""
+    from factory.core.draft.spec_init import draft_spec
+
+    time = tuple(c.strip() for c in args.time.split(",")) if args.time else ()
+    how = dict(period=args.period, batch_rows=args.batch_rows, start_year=args.start_year, out=args.out)
+    draft = draft_spec(args.data, args.target, time=time, **how)
+    if args.out is None:
+        sys.stdout.write(draft.text)
+    else:
+        Path(args.out).write_text(draft.text)
+        print(f"draft spec written to {args.out}: review its comments, then `factory replay --spec {args.out}`")
+    return 0
+
+
 def cmd_land(args: argparse.Namespace) -> int:
     home = _configure(args)
     path = Path(args.file)
@@ -353,6 +369,18 @@ def parser() -> argparse.ArgumentParser:
         "sending it to logs/replay.log under FACTORY_HOME",
     )
     r.set_defaults(func=cmd_replay)
+
+    spec = sub.add_parser("spec", help="work with dataset specs: `factory spec init` drafts one from the data")
+    spec_sub = spec.add_subparsers(dest="spec_command", required=True)
+    init = spec_sub.add_parser("init", help="draft a spec from a data file, each suggestion saying why")
+    init.add_argument("data", help="the data file: CSV (gzipped or not; separator read from the header) or parquet")
+    init.add_argument("--target", required=True, help="the column to predict (two values: yes/no, 1/0, ...)")
+    init.add_argument("--time", help="a timestamp column; a month column (with --start-year); or YEAR,MONTH[,DAY]")
+    init.add_argument("--period", choices=PERIODS, help="batch period with --time (default month)")
+    init.add_argument("--batch-rows", type=int, help="no clock: batches of this many rows in file order")
+    init.add_argument("--start-year", type=int, help="with a month column and no year: the year of the first row")
+    init.add_argument("--out", help="write the spec here (its source path relative to it); default: standard output")
+    init.set_defaults(func=cmd_spec_init)
 
     land = common(sub.add_parser("land", help="land a batch file (csv in the spec's format, or parquet) in landing/"))
     land.add_argument("batch_id", help="the batch id, e.g. 2017-08")

@@ -23,7 +23,7 @@ from factory.defs.assets import (
     regeneration_assets,
     report_assets,
 )
-from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
+from factory.defs.automation import drift_sensor, landing_sensor, regeneration_schedule
 from factory.defs.io import StorageIOManager
 from factory.defs.jobs import bootstrap_job, flywheel_job, ingest_job, regeneration_job
 from factory.defs.operations import operation_checks, operation_jobs
@@ -35,6 +35,11 @@ OWNERS = ["team:ml-ops"]  # who is paged for every asset of the factory
 
 def _env(name: str, default: str) -> str:
     return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def spec_period(spec_path: str) -> str:
+    """The spec's batch period, which picks the schedule (month while the spec cannot be read)."""
+    return load_spec(spec_path).period if Path(spec_path).exists() else "month"
 
 
 def code_versions(spec_path: str) -> dict[str, str]:
@@ -63,7 +68,8 @@ factory = FactoryResource(
     home=_env("FACTORY_HOME", ""),
     spec_path=_env("FACTORY_SPEC", "specs/hotel.yaml"),
 )
-versions = code_versions(os.environ.get("FACTORY_SPEC") or "specs/hotel.yaml")
+spec_path = os.environ.get("FACTORY_SPEC") or "specs/hotel.yaml"
+versions = code_versions(spec_path)
 assets = dg.map_asset_specs(
     lambda spec: spec.replace_attributes(
         owners=OWNERS, code_version=versions.get(spec.key.to_user_string(), spec.code_version)
@@ -76,7 +82,7 @@ defs = dg.Definitions(
     asset_checks=operation_checks,
     jobs=[bootstrap_job, ingest_job, regeneration_job, flywheel_job, *operation_jobs, warehouse_job],
     sensors=[landing_sensor, drift_sensor],
-    schedules=[daily_regeneration],
+    schedules=[regeneration_schedule(spec_period(spec_path))],
     resources={
         "factory": factory,
         "mlflow": MLflowResource(factory=factory, ui_url=_env("MLFLOW_UI_URL", "http://127.0.0.1:5000")),

@@ -7,8 +7,9 @@
   estimated ROC AUC dropped beyond the tolerance) starts the regeneration job for that
   batch (once per batch: the run key), with a cooldown and a cap per period; never for a batch
   already regenerated or being regenerated (by the schedule, say).
-- daily_regeneration: once a day, regenerate for the newest validated batch that has
-  not been regenerated yet, so the loop turns even when drift stays low.
+- <period>_regeneration (hourly, daily, weekly, monthly, quarterly: the spec's batch period):
+  once per period, regenerate for the newest validated batch that has not been regenerated
+  yet, so the loop turns even when drift stays low.
 """
 
 import json
@@ -129,16 +130,36 @@ def _blocked(fired: list[float], now: float, settings) -> str | None:
     return None
 
 
-@dg.schedule(
-    cron_schedule="0 6 * * *",
-    job=regeneration_job,
-    description="Daily at 06:00: regenerate for the newest validated batch not yet regenerated (run key = batch id).",
-)
-def daily_regeneration(context: dg.ScheduleEvaluationContext, factory: FactoryResource):
-    validated = factory.plane.validated_batches()
-    if not validated:
-        return dg.SkipReason("no validated batch yet")
-    newest = validated[-1]
-    if newest in regenerated(context.instance, factory):
-        return dg.SkipReason(f"batch {newest} already regenerated (or a run regenerating it is under way)")
-    return dg.RunRequest(run_key=f"scheduled-{newest}", partition_key=newest, tags={"factory/trigger": "schedule"})
+# the schedule per batch period: (name, cron), shortly after a period starts, when its batch can have landed
+SCHEDULES = {
+    "hour": ("hourly", "15 * * * *"),
+    "day": ("daily", "0 6 * * *"),
+    "week": ("weekly", "0 6 * * 1"),
+    "month": ("monthly", "0 6 2 * *"),
+    "quarter": ("quarterly", "0 6 2 1,4,7,10 *"),
+    "rows": ("daily", "0 6 * * *"),  # no clock: batches come when they come, so look once a day
+}
+
+
+def regeneration_schedule(period: str) -> dg.ScheduleDefinition:
+    """The schedule for the spec's batch period: once per period, regenerate for the newest
+    validated batch not yet regenerated, so the loop turns even when drift stays low."""
+    name, cron = SCHEDULES[period]
+
+    @dg.schedule(
+        name=f"{name}_regeneration",
+        cron_schedule=cron,
+        job=regeneration_job,
+        description=f"Once per batch period ({period}, cron '{cron}'): regenerate for the newest validated batch not "
+        "yet regenerated (run key = batch id).",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext, factory: FactoryResource):
+        validated = factory.plane.validated_batches()
+        if not validated:
+            return dg.SkipReason("no validated batch yet")
+        newest = validated[-1]
+        if newest in regenerated(context.instance, factory):
+            return dg.SkipReason(f"batch {newest} already regenerated (or a run regenerating it is under way)")
+        return dg.RunRequest(run_key=f"scheduled-{newest}", partition_key=newest, tags={"factory/trigger": "schedule"})
+
+    return _schedule

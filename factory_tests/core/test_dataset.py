@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from factory.core.base.clock import batch_ids, month_number
 from factory.core.base.dataset import (
     BATCH,
-    batch_ids,
     categorical_strings,
     content_hash,
     label_values,
     load_dataset,
-    month_number,
     source_path,
 )
 from factory.core.base.errors import DataSourceError

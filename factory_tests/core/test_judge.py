@@ -11,9 +11,9 @@ import pytest
 from factory.core.base.dataset import BATCH
 from factory.core.base.plane import DataPlane
 from factory.core.base.profile import profile_reference
-from factory.core.base.spec import JudgeSettings, Recipe, TimeSpec, replace
+from factory.core.base.spec import BlindSpotSettings, JudgeSettings, Recipe, TimeSpec, replace
 from factory.core.base.storage import Storage
-from factory.core.learn.judge import evaluation_sets, split_by_time
+from factory.core.learn.judge import discovery_pool, evaluation_sets, split_by_time
 from factory.core.learn.recipe import train_recipe
 from factory.core.learn.scoring import score_model
 from factory.core.learn.verdicts import Verdict, choose_policy, gate_record, pooled
@@ -33,6 +33,7 @@ def frame(seed: int, batch: str, n: int = 600, flip: bool = False) -> pd.DataFra
             "adr": rng.normal(100, 25, n).round(2),
             "hotel": rng.choice(["Resort Hotel", "City Hotel"], n),
             "meal": rng.choice(["BB", "HB"], n),
+            "month": int(batch[-2:]),
             "day": np.sort(rng.integers(1, 31, n)),
             "y": (rng.random(n) < (1 - p if flip else p)).astype(float),
             BATCH: batch,
@@ -120,3 +121,23 @@ def test_the_pooled_interval_narrows_as_cycles_accumulate():
     assert pooled(effects).low > 0 > pooled(effects[:4]).low  # forty cycles see what four cannot
     assert pooled([None, 0.01]).cycles == 1 and pooled([0.01]).low is None
     assert pooled(effects).mean == pytest.approx(np.mean(effects))
+
+
+def test_a_small_batch_is_pooled_with_earlier_batches_the_champion_was_not_trained_on(tmp_path):
+    batches = {b: frame(i, b, n=200) for i, b in enumerate(["2015-03", "2015-04", "2015-05", "2015-06"], start=10)}
+    plane = plane_with(tmp_path, {**batches, "2015-07": frame(20, "2015-07")})
+    sets = evaluation_sets(plane, "2015-07")  # the newest labelled batch is 2015-06: about 100 rows before its holdout
+    trained = pd.concat([plane.reference(), batches["2015-03"]])  # a champion kept since 2015-03's cycle
+    settings = BlindSpotSettings(pool_batches=3, pool_rows=1000)
+    rows, pooled = discovery_pool(sets, trained, settings)
+    assert pooled == ("2015-04", "2015-05")  # newest first, up to 3 batches in all
+    assert list(rows[BATCH].unique()) == ["2015-04", "2015-05", "2015-06"] and len(rows) == 400 + len(sets.discovery)
+    assert (
+        rows.tail(len(sets.discovery)).reset_index(drop=True).equals(sets.discovery)
+    )  # the newest batch's rows come last
+    assert rows.merge(sets.holdout, on=list(sets.holdout.columns)).empty  # the holdout never finds blind spots
+    assert discovery_pool(sets, trained, replace(settings, pool_batches=5))[1] == ("2015-04", "2015-05")  # no more
+    enough = discovery_pool(sets, trained, replace(settings, pool_rows=250))[1]
+    assert enough == ("2015-05",)  # it stops once it has pool_rows rows
+    everything = pd.concat([plane.reference(), *batches.values()])
+    assert discovery_pool(sets, everything, settings)[1] == ()  # a champion trained on all: nothing to pool

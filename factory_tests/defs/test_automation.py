@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.test_utils import create_run_for_test
 
-from factory.defs.automation import daily_regeneration, drift_sensor, landing_sensor
+from factory.defs.automation import drift_sensor, landing_sensor, regeneration_schedule
 from factory.defs.partitions import batches
 from factory_tests.defs.conftest import REPO, batch_frame, production_batches
 
@@ -131,9 +131,22 @@ def test_drift_sensor_triggers_on_estimated_performance_drop(factory, instance):
     assert [r.partition_key for r in _evaluate(factory, instance).run_requests] == ["2016-10"]
 
 
-def test_daily_schedule_skips_without_validated_batches(factory, instance):
+def test_a_schedule_per_period_that_skips_without_validated_batches(factory, instance):
+    crons = {
+        p: (s.name, s.cron_schedule)
+        for p in ("hour", "day", "week", "month", "quarter", "rows")
+        for s in [regeneration_schedule(p)]
+    }
+    assert crons["hour"] == ("hourly_regeneration", "15 * * * *")
+    assert crons["week"] == ("weekly_regeneration", "0 6 * * 1")  # Mondays: ISO weeks start then
+    assert crons["quarter"] == ("quarterly_regeneration", "0 6 2 1,4,7,10 *")
+    assert crons["rows"] == crons["day"] == ("daily_regeneration", "0 6 * * *")  # no clock: look daily
+    from factory.definitions import defs, spec_period
+
+    assert spec_period(factory.spec_path) == "month"
+    assert [s.name for s in defs.schedules] == ["monthly_regeneration"]  # the hotel spec's period
     context = dg.build_schedule_context(instance=instance, resources={"factory": factory})
-    result = daily_regeneration(context)
+    result = regeneration_schedule("month")(context)
     assert isinstance(result, dg.SkipReason)
 
 

@@ -81,7 +81,7 @@ TABLES = {
 }
 CHECKS = {"ingest_gate": "ERROR", "synthetic_gate": "WARN", "promotion_gate": None, "drift_check": "WARN"}
 SENSORS = ["landing_sensor", "drift_sensor"]
-SCHEDULES = ["daily_regeneration"]
+SCHEDULES = ["monthly_regeneration"]
 
 
 def _free_port() -> int:
@@ -275,7 +275,7 @@ def test_checks_tab_of_the_validated_batch(page, cockpit):
 
 
 def test_automation_page_lists_sensors_and_schedule(page, cockpit):
-    text = _open(page, cockpit, "/automation", "automation", "daily_regeneration")
+    text = _open(page, cockpit, "/automation", "automation", "monthly_regeneration")
     assert all(name in text for name in SENSORS + SCHEDULES)
 
 

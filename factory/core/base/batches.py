@@ -12,21 +12,26 @@ import re
 
 from factory.core.base.errors import BatchIdError
 
-# one pattern per spec `batch_period`: a new period adds its line here
-PERIOD_PATTERNS: dict[str, str] = {"month": r"\d{4}-(0[1-9]|1[0-2])"}
-PERIOD_EXAMPLES: dict[str, str] = {"month": "2016-10"}
+# what a batch id of each period (the spec's `period`) looks like, and an example: a new period adds its line here
+ID_SHAPES: dict[str, tuple[str, str]] = {
+    "hour": (r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3])", "2016-07-04T13"),
+    "day": (r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", "2016-07-04"),
+    "week": (r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])", "2016-W27"),
+    "month": (r"\d{4}-(0[1-9]|1[0-2])", "2016-10"),
+    "quarter": (r"\d{4}-Q[1-4]", "2016-Q3"),
+    "rows": (r"rows-\d{6}", "rows-000123"),
+}
 _REVISION = re.compile(r"^(?P<period>.+?)(?:\.r(?P<n>[1-9]\d*))?$")
 
 
 def check_batch_id(batch_id: str, period: str) -> str:
     """The id when it is a period in the spec's format (or a revision `.rN` of one, N >= 2);
     a BatchIdError naming the expected format otherwise."""
-    pattern = PERIOD_PATTERNS.get(period)
-    if pattern is None:
-        raise BatchIdError(f"batch period '{period}' has no id format (known: {sorted(PERIOD_PATTERNS)})")
+    if period not in ID_SHAPES:
+        raise BatchIdError(f"batch period '{period}' has no id format (known: {sorted(ID_SHAPES)})")
+    pattern, example = ID_SHAPES[period]
     match = _REVISION.match(batch_id) if isinstance(batch_id, str) else None
     if not match or not re.fullmatch(pattern, match["period"]) or (match["n"] and int(match["n"]) < 2):
-        example = PERIOD_EXAMPLES.get(period, "")
         raise BatchIdError(
             f"batch id {batch_id!r} is not a {period} id: expected e.g. '{example}' "
             f"(or a revision '{example}.r2'); a batch id names a file under the root and sorts in time"

@@ -1,6 +1,5 @@
-"""Read a dataset through its spec: normalised types, rows in time order, batch ids.
-
-Batch ids are `YYYY-MM` strings (the spec's period is monthly), so they sort in time.
+"""Read a dataset through its spec: normalised types, rows in time order, batch ids
+(base.clock names them after the spec's period, so they sort in time).
 """
 
 from __future__ import annotations
@@ -13,34 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from factory.core.base.admit import refuse_batches, refuse_target
+from factory.core.base.clock import batch_ids, row_times
 from factory.core.base.errors import DataSourceError
 from factory.core.base.spec import DatasetSpec
 
 BATCH = "_batch"  # the batch id column added to every frame the factory reads
-
-_MONTHS = {
-    name: i + 1
-    for i, names in enumerate(
-        zip(
-            [
-                "january",
-                "february",
-                "march",
-                "april",
-                "may",
-                "june",
-                "july",
-                "august",
-                "september",
-                "october",
-                "november",
-                "december",
-            ],
-            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-        )
-    )
-    for name in names
-}
 
 
 def source_path(spec: DatasetSpec) -> Path:
@@ -87,35 +64,20 @@ def read_raw(spec: DatasetSpec, path: str | Path | None = None) -> pd.DataFrame:
     raise DataSourceError(f"dataset '{spec.name}': unknown source format '{spec.source.format}'")
 
 
-def month_number(values: pd.Series) -> pd.Series:
-    """Month names, abbreviations or numbers to 1..12."""
-    if pd.api.types.is_numeric_dtype(values):
-        return values.astype(int)
-    mapped = values.astype(str).str.strip().str.lower().map(_MONTHS)
-    if mapped.isna().any():
-        bad = sorted(values[mapped.isna()].astype(str).unique())[:5]
-        raise DataSourceError(f"unrecognised month value(s) {bad}")
-    return mapped.astype(int)
-
-
-def batch_ids(df: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
-    """The `YYYY-MM` batch of each row; without a year column, rebuilt from row order."""
-    month = month_number(df[spec.time.month])
-    if spec.time.year:
-        year = df[spec.time.year].astype(int)
-    else:
-        year = spec.time.start_year + (month.diff().fillna(0) < 0).cumsum()
-    return year.astype(str) + "-" + month.map("{:02d}".format)
-
-
 def load_dataset(spec: DatasetSpec) -> pd.DataFrame:
-    """The whole source, normalised, in time order, with its batch id column."""
+    """The whole source, normalised, in time order, with its batch id column. A dataset the
+    factory cannot take (base.admit) is refused here, naming the column or setting."""
     raw = read_raw(spec)
     spec.check_columns(list(raw.columns))
-    raw[BATCH] = batch_ids(raw, spec)
-    order = [BATCH] + ([spec.time.day] if spec.time.day else [])
-    raw = raw.sort_values(order, kind="stable").reset_index(drop=True)
-    return normalise(raw, spec)
+    times = None if spec.period == "rows" else row_times(raw, spec)
+    raw[BATCH] = batch_ids(raw, spec, times)
+    if times is not None:
+        order = np.argsort(times.to_numpy(), kind="stable")
+        raw, times = raw.iloc[order].reset_index(drop=True), times.iloc[order].reset_index(drop=True)
+    dataset = normalise(raw, spec)
+    refuse_target(spec, raw[spec.target], dataset[spec.target])
+    refuse_batches(spec, dataset[spec.target], dataset[BATCH], times)
+    return dataset
 
 
 def normalise(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

@@ -63,7 +63,7 @@ class DataPlane:
         retracted or quarantined: then they land as the next revision (`2016-10.r2`)."""
         if fmt not in FORMATS:
             raise StorageError(f"batch {batch_id}: unsupported format '{fmt}' (use one of {FORMATS})")
-        check_batch_id(batch_id, self.spec.batch_period)
+        check_batch_id(batch_id, self.spec.period)
         digest = hashlib.sha256(data).hexdigest()
         revisions = self.revisions(period_of(batch_id))
         same = [b for b in revisions if self.landing_manifest(b)["sha256"] == digest]
@@ -99,7 +99,7 @@ class DataPlane:
         return self.land(batch_id, buf.getvalue(), "parquet")
 
     def landed_key(self, batch_id: str) -> str | None:
-        check_batch_id(batch_id, self.spec.batch_period)
+        check_batch_id(batch_id, self.spec.period)
         for fmt in FORMATS:
             if self.storage.exists(f"landing/{batch_id}.{fmt}"):
                 return f"landing/{batch_id}.{fmt}"
@@ -108,7 +108,7 @@ class DataPlane:
     def landed_batches(self) -> list[str]:
         """Every landed batch id; a file under landing/ whose name is no batch id is ignored."""
         stems = {k.split("/")[-1].rsplit(".", 1)[0] for k in self.storage.list("landing") if not k.endswith(".json")}
-        return sorted(b for b in stems if is_batch_id(b, self.spec.batch_period))
+        return sorted(b for b in stems if is_batch_id(b, self.spec.period))
 
     def revisions(self, period: str) -> list[str]:
         """The landed revisions of a period, oldest first."""

@@ -55,9 +55,15 @@ def cycle_record(
     return plain(record)
 
 
-def flywheel_figure(records: list[dict[str, Any]]) -> go.Figure:
+# how the x axis names a batch, by the spec's period
+AXIS = {"hour": "batch (hour)", "day": "batch (day)", "week": "batch (ISO week)", "month": "batch (month)"}
+AXIS |= {"quarter": "batch (quarter)", "rows": "batch (block of rows, in file order)"}
+
+
+def flywheel_figure(records: list[dict[str, Any]], period: str = "month") -> go.Figure:
     """Six panels over cycles: overall AUC, blind-spot AUC, drift and synthetic share,
-    promotions, the synthetic rows' pooled effect with its interval, the loop's seconds."""
+    promotions, the synthetic rows' pooled effect with its interval, the loop's seconds;
+    one tick per batch of the spec's period."""
     batches = [r["batch"] for r in records]
     fig = make_subplots(
         rows=3,
@@ -131,18 +137,19 @@ def flywheel_figure(records: list[dict[str, Any]]) -> go.Figure:
     )  # fmt: skip
     fig.add_hline(y=0, line={"dash": "dot", "color": "grey"}, row=3, col=1)
     fig.add_trace(go.Bar(x=batches, y=[r.get("loop_seconds") for r in records], name="loop seconds"), row=3, col=2)
-    fig.update_xaxes(type="category")  # batch ids are labels, not dates
+    fig.update_xaxes(type="category")  # batch ids are labels, not dates: a week or a block of rows has no date
+    fig.update_xaxes(title_text=AXIS[period], row=3)
     fig.update_yaxes(range=[0, 1.05], row=2)
     fig.update_layout(height=1080, title="factory flywheel: cycle by cycle", legend={"orientation": "h", "y": -0.08})
     return fig
 
 
-def flywheel_html(records: list[dict[str, Any]]) -> str:
+def flywheel_html(records: list[dict[str, Any]], period: str = "month") -> str:
     """A standalone page: the figure and the table of cycle records under it."""
     columns = [k for k in (records[0] if records else {}) if k != "scores"]
     header = "".join(f"<th>{k}</th>" for k in columns)
     table = "".join("<tr>" + "".join(f"<td>{_cell(r.get(k))}</td>" for k in columns) + "</tr>" for r in records)
-    plot = pio.to_html(flywheel_figure(records), include_plotlyjs=True, full_html=False)
+    plot = pio.to_html(flywheel_figure(records, period), include_plotlyjs=True, full_html=False)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>factory flywheel</title>"
         f"<style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;text-align:right}}</style></head>"

@@ -36,6 +36,8 @@ class SliceSearch:
     tested: int
     significant: int
     reason: str = ""
+    rows: int = 0  # labelled rows searched
+    pooled: tuple[str, ...] = ()  # earlier batches searched with the newest one (small batches)
 
 
 def encode(

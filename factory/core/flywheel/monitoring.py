@@ -20,7 +20,7 @@ from factory.core.discover.error_slices import find_blind_spots
 from factory.core.discover.persistence import blind_spot_table, persistence_table
 from factory.core.discover.scan import SliceSearch
 from factory.core.flywheel.retraining import LOG
-from factory.core.learn.judge import evaluation_sets, initial_training
+from factory.core.learn.judge import discovery_pool, evaluation_sets, initial_training
 from factory.core.learn.model import Classifier
 from factory.core.learn.recipe import window_rows
 from factory.core.monitor.drift import domain_classifier, fast_drift, prediction_drift
@@ -103,16 +103,20 @@ def champion_training(plane: DataPlane, registry: Registry) -> pd.DataFrame:
 
 
 def discover(plane: DataPlane, champion: Classifier, batch_id: str, registry: Registry) -> SliceSearch:
-    """Error slices of the champion on the newest labelled batch (before its holdout), the
-    previous batch's slices' persistence there, and the newest batch's label-free spots.
+    """Error slices of the champion on the newest labelled batch (before its holdout; a small
+    one pooled with earlier batches the champion was not trained on: learn.judge.discovery_pool),
+    the previous batch's slices' persistence there, and the newest batch's label-free spots.
     A slice's `train_support` and the coverage gaps count the rows the champion was
     trained on, not the reference period: the loop has taught it more since."""
-    training = champion_training(plane, registry)
+    spec, training = plane.spec, champion_training(plane, registry)
     sets = evaluation_sets(plane, batch_id)
-    errors = champion.predict(sets.discovery) != sets.discovery[plane.spec.target].astype(int).to_numpy()
+    rows, pooled = discovery_pool(sets, training, spec.blind_spots)
+    wrong = champion.predict(rows) != rows[spec.target].astype(int).to_numpy()
     history = plane.blind_spot_history(before=batch_id)
-    search = find_blind_spots(sets.discovery, errors, plane.spec, plane.profile(), reference=training, history=history)
+    search = find_blind_spots(rows, wrong, spec, plane.profile(), reference=training, history=history)
+    search = replace(search, rows=len(rows), pooled=pooled)
     plane.write_blind_spots(batch_id, blind_spot_table(search.blind_spots, batch_id))
+    errors = wrong[len(rows) - len(sets.discovery) :]  # the newest batch's rows come last
     if history:  # persistence: the previous batch's slices' lift on this labelled batch, as a new table
         plane.write_blind_spots(
             batch_id,

@@ -4,12 +4,15 @@ Rows of one batch are not independent (group bookings repeat rows exactly; senso
 market data repeat neighbours), so a batch is never split at random. For a landed batch t
 whose labels are known up to batch L (t - label_delay):
 
-- the holdout, the gate's judge, is L's last `judge.holdout_share` in time order (a day is
-  never split across the cut), minus every row that exactly copies (features and label) a
+- the holdout, the gate's judge, is L's last `judge.holdout_share` in time order (by the
+  timestamp or day column where the spec has one, else by position; a time is never split
+  across the cut), minus every row that exactly copies (features and label) a
   row the candidates train on: the count is reported;
 - candidates train on everything labelled before the holdout (and a `judge.gap_share` of
   rows just before it trains nothing and judges nothing);
-- blind spots are found on L's rows before the holdout (discovery), never on the holdout;
+- blind spots are found on L's rows before the holdout (discovery), never on the holdout; when
+  that part is small, on earlier labelled batches the champion was not trained on as well
+  (`discovery_pool`);
 - the winning recipe is then refitted on every labelled row up to L to serve, and the
   baselines train on those same rows;
 - the backtest is batch t itself once its labels are known: what the served model did next;
@@ -32,9 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from factory.core.base.clock import order_key
 from factory.core.base.dataset import BATCH, exact_copies
 from factory.core.base.plane import DataPlane
-from factory.core.base.spec import DatasetSpec
+from factory.core.base.spec import BlindSpotSettings, DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -53,21 +57,13 @@ class EvaluationSets:
     control: pd.DataFrame | None = None  # ... and the privacy control it never sees (train = both)
 
 
-def time_key(batch: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
-    """When each row happened, as far as the data says: the day column where the spec has
-    one, else its position (rows land in time order)."""
-    if spec.time.day and spec.time.day in batch.columns:
-        return pd.to_numeric(batch[spec.time.day], errors="coerce").fillna(-1).to_numpy()
-    return np.arange(len(batch))
-
-
 def split_by_time(
     batch: pd.DataFrame, spec: DatasetSpec, share: float, gap: float = 0.0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(early, gap, late): `late` is the last `share` of the rows in time order and `gap`
     the `gap` share just before it. Each cut moves to the nearest change of the time key,
-    so rows of one day stay together; a batch with a single time value is cut by position."""
-    key = time_key(batch, spec)
+    so rows of one time stay together; a batch with a single time value is cut by position."""
+    key = order_key(batch, spec)
     order = np.argsort(key, kind="stable")
     ranked = key[order]
     n = len(batch)
@@ -118,3 +114,22 @@ def initial_training(reference: pd.DataFrame) -> pd.DataFrame:
     """The first model's rows: the reference period minus its last batch, which becomes
     the first labelled batch the loop learns from."""
     return reference[reference[BATCH] < reference[BATCH].max()]
+
+
+def discovery_pool(
+    sets: EvaluationSets, trained: pd.DataFrame, settings: BlindSpotSettings
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The rows blind-spot search runs on, and the earlier batches pooled into them. The
+    newest batch's discovery part first; while it has fewer than `pool_rows` rows, earlier
+    labelled batches none of whose rows trained the champion (`trained`: its training rows)
+    join, newest first, up to `pool_batches` batches in all. A model's errors on rows it was
+    trained on understate its blind spots, so trained rows never join."""
+    labelled = sets.everything
+    unseen = sorted(set(labelled[BATCH]) - set(trained[BATCH]) - {sets.newest}, reverse=True)
+    rows, pooled = [sets.discovery], []
+    for batch in unseen[: settings.pool_batches - 1]:
+        if sum(map(len, rows)) >= settings.pool_rows:
+            break
+        rows.insert(0, labelled[labelled[BATCH] == batch])
+        pooled.append(batch)
+    return pd.concat(rows, ignore_index=True), tuple(sorted(pooled))

@@ -24,7 +24,8 @@ PLAN_COLUMNS = ["predicate", "kind", "want", "rows", "positives", "why"]
     deps=[validated_batch],
     kinds={"python", "pandas", "mlflow"},
     retry_policy=RETRY,
-    description="Readable slices of the newest labelled batch where the champion errs significantly more than overall.",
+    description="Readable slices of the newest labelled batch (a small one pooled with earlier batches the champion "
+    "was not trained on: pooled_batches) where the champion errs significantly more than overall.",
 )
 def blind_spots(
     context: dg.AssetExecutionContext, factory: FactoryResource, mlflow: MLflowResource
@@ -58,6 +59,9 @@ def blind_spots(
         "slices_tested": search.tested,
         "significant": search.significant,
         "reason": search.reason or "found",
+        "searched_rows": search.rows,
+        # a small newest batch is searched with earlier ones the champion was not trained on
+        "pooled_batches": ", ".join(search.pooled) or "none",
     }
     return dg.Output(search, metadata=figures(meta))
 

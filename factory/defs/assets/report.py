@@ -73,7 +73,7 @@ def flywheel_report(
     )
     plane.write_cycle(record)
     cycles = plane.cycles(upto=batch_id)
-    html = plane.write_report("flywheel", batch_id, "html", report.flywheel_html(cycles))
+    html = plane.write_report("flywheel", batch_id, "html", report.flywheel_html(cycles, plane.spec.period))
     return dg.MaterializeResult(
         metadata=figures(
             {

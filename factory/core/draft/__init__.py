@@ -1,0 +1,1 @@
+"""`factory spec init`: a draft spec from the data, every suggestion with why."""
