@@ -159,10 +159,18 @@ class GateSettings(_Frozen):
     """Thresholds of the ingest and synthetic gates (a failing gate names the metric,
     the slice, the value and the threshold)."""
 
-    range_tolerance: float = 0.5  # ingest: numeric values may exceed the reference range by this share of its span
-    range_mostly: float = 0.99  # ... for at least this share of rows (else a warning)
+    range_tolerance: float = 0.5  # ingest: values may pass the reference range by this x max(its span, |min|, |max|)
+    range_mostly: float = 0.99  # ... for at least this share of rows (else the batch is poison)
     row_count_ratio: float = 10.0  # ingest: warn when rows differ from the mean reference batch by more than this
-    null_tolerance: float = 0.2  # ingest: warn when a column's null share exceeds its reference share by this much
+    null_tolerance: float = 0.2  # ingest: a column's null share above its reference share by this much poisons
+    # ingest: what a batch whose values would poison training gets (non-finite values, values far out of range, a
+    # null spike, a constant label, too few rows to judge, ...): "hold" keeps it out of training until an operator
+    # accepts it (`factory accept`); "block" rejects it like a broken file (land a corrected revision)
+    on_poison: Literal["hold", "block"] = "hold"
+    min_rows: Count = 100  # ingest: a batch with fewer rows is too small to judge (poison)
+    max_size_ratio: float = Field(20.0, gt=1)  # ingest: more rows than this x the largest reference batch: refused
+    max_unseen_share: Share = 0.5  # ingest: more of a categorical column unseen than this: recoded (rejected)
+    max_rule_share: Share = 0.01  # ingest: a business rule broken by more rows than this share poisons
     sample_rows: int = 2000  # fidelity and privacy run on at most this many rows per side (1000 per blind spot)
     min_slice_rows: int = 100  # real and synthetic rows a slice needs before its metrics are judged
     min_quality: float = 0.75  # SDMetrics quality score (column shapes and pair trends)
