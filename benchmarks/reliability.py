@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import dagster as dg
 from reliability_cases import CASES, World, encode
-from reliability_faults import FAULTS, Context, Result, bootstrap, ingest_job_for, moto
+from reliability_faults import FAULTS
+from reliability_setup import Context, Result, bootstrap, ingest_job_for, moto
 
 from factory.core.base.dataset import BATCH, load_dataset
 from factory.core.base.errors import FactoryError

@@ -156,7 +156,7 @@ def test_sensor_and_schedule_never_start_a_second_regeneration_for_a_batch(facto
     batch_id = production_batches(small_dataset)[0]
     factory.plane.write_validated(batch_id, batch_frame(small_dataset, batch_id))
     context = dg.build_schedule_context(instance=instance, resources={"factory": factory})
-    request = daily_regeneration(context)
+    request = regeneration_schedule(factory.spec.period)(context)
     assert isinstance(request, dg.RunRequest) and request.partition_key == batch_id
     create_run_for_test(
         instance, job_name="regeneration_job", status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": batch_id}
@@ -164,4 +164,4 @@ def test_sensor_and_schedule_never_start_a_second_regeneration_for_a_batch(facto
     _drift_event(instance, batch_id, factory.spec.drift.share_threshold + 0.1)
     result = _evaluate(factory, instance)
     assert result.run_requests == [] and "already regenerated" in result.skip_reason.skip_message
-    assert isinstance(daily_regeneration(context), dg.SkipReason)
+    assert isinstance(regeneration_schedule(factory.spec.period)(context), dg.SkipReason)

@@ -231,6 +231,6 @@ def test_one_cycle_with_the_root_on_s3(s3_endpoint, tmp_path, small_spec_path, s
     assert any(k.endswith(".accepted.parquet") for k in synthetic) and any(k.endswith(".plan.json") for k in synthetic)
     assert not [k for k in objects if ".tmp-" in k], "no temporary object is left behind"
     # nothing of the root was written to the local disk: only the local state lives there
-    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["mlartifacts", "mlflow.db"]
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["mlartifacts", "mlflow.db", "registry.lock"]
     tidy = factory.plane.storage.read_parquet(f"reports/drift/{batch_id}.parquet")
     assert abs(tidy["drifted"].mean() - result.output_for_node("drift_report").drift_share) < 1e-9

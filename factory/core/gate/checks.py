@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from factory.core.base.batches import period_of
-from factory.core.base.dataset import batch_ids, month_number
+from factory.core.base.clock import batch_ids, row_times
 from factory.core.base.errors import DataSourceError, SpecError
 from factory.core.base.profile import MAX_CATEGORIES, duplicate_share
 from factory.core.base.spec import DatasetSpec
@@ -156,19 +156,20 @@ def _formulas(df: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
 
 def _period(batch_id: str, df: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
     """Rows whose time columns place them outside the batch's period (another unit, another
-    time zone, dates in the future). Without a year column only the month can be checked."""
+    time zone, dates in the future). Without a year column only the month can be checked;
+    data with no clock (row_order) has nothing to check."""
     columns = [c for c in spec.time_columns if c in df]
-    if len(columns) < len(spec.time_columns):
+    if spec.period == "rows" or len(columns) < len(spec.time_columns):
         return []  # a missing time column is rejected as missing
     try:
-        ids = batch_ids(df, spec)
-        years = pd.to_numeric(df[spec.time.year], errors="raise") if spec.time.year else pd.Series([2000])
-        months = month_number(df[spec.time.month])
+        times = row_times(df, spec)
+        ids = batch_ids(df, spec, times)
     except (DataSourceError, ValueError, TypeError, OverflowError) as exc:
         return [("bad_time", "reject", f"column(s) {columns}: unreadable time values ({str(exc)[:120]})")]
-    if not (years.between(1000, 9999).all() and months.between(1, 12).all()):
-        odd = years[~years.between(1000, 9999)].head(1).tolist() + months[~months.between(1, 12)].head(1).tolist()
-        return [("bad_time", "reject", f"column(s) {columns}: {odd} is no year or month (another unit?)")]
+    years = times.dt.year
+    if times.isna().any() or not years.between(1000, 9999).all():
+        odd = df.loc[times.isna() | ~years.between(1000, 9999), columns].head(1).to_numpy().ravel().tolist()
+        return [("bad_time", "reject", f"column(s) {columns}: {odd} is no time (another unit?)")]
     period = period_of(batch_id)
     if not spec.time.year:  # the year is rebuilt from the order of the whole dataset: compare months
         ids, period = ids.str[-2:], period[-2:]
