@@ -31,8 +31,8 @@ def test_cycle_records_are_plain_and_the_page_plots_every_cycle(tmp_path):
     assert [c["batch"] for c in cycles] == ["2016-07"]
     figure = report.flywheel_figure(plane.cycles())
     assert list(figure.data[0].x) == ["2016-07", "2016-08"]
-    assert figure.layout.xaxis3.title.text == "batch (month)"
-    assert report.flywheel_figure(plane.cycles(), "week").layout.xaxis4.title.text == "batch (ISO week)"
+    assert figure.layout.xaxis5.title.text == "batch (month)"  # the bottom row names the period
+    assert report.flywheel_figure(plane.cycles(), "week").layout.xaxis6.title.text == "batch (ISO week)"
     assert {t.name for t in figure.data} >= {
         "champion (holdout)",
         "frozen (backtest)",
