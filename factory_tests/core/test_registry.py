@@ -84,3 +84,19 @@ def test_mlflow_loads_it_where_factory_is_not_installed(registered, tmp_path):
     used = Path(done.stdout.strip().splitlines()[-1])
     assert used.parts[-3:] == ("code", "factory", "__init__.py")  # the copy logged with the model
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), model.predict_proba(rows))
+
+
+def test_mlflow_variables_win_over_the_embedded_store(tmp_path, monkeypatch, small_spec):
+    plane = DataPlane(Storage(str(tmp_path / "root")), small_spec)
+    embedded = Registry.at(tmp_path / "home", plane)
+    assert embedded.tracking_uri == f"sqlite:///{(tmp_path / 'home' / 'mlflow.db').resolve()}"
+    assert embedded.artifact_root == str((tmp_path / "home" / "mlartifacts").resolve())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "http://registry.internal:5000")
+    served = Registry.at(tmp_path / "other-home", plane)
+    assert (served.tracking_uri, served.registry_uri) == (
+        "http://mlflow.internal:5000",
+        "http://registry.internal:5000",
+    )
+    assert served.artifact_root == "", "the server decides where artefacts go (--artifacts-destination)"
+    assert not (tmp_path / "other-home").exists(), "nothing of the embedded store is created"

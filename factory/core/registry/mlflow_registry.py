@@ -1,6 +1,10 @@
 """MLflow: one experiment per spec, one run per cycle, a registered model whose
 aliases (`champion`, `challenger`) say which version serves, and a promotion ledger
-(the alias history MLflow itself does not keep) stored under the factory root."""
+(the alias history MLflow itself does not keep) stored under the factory root.
+
+The store follows MLflow's own variables: MLFLOW_TRACKING_URI (e.g. a tracking server,
+http://mlflow:5000) and MLFLOW_REGISTRY_URI win; without them the embedded store is
+sqlite:///<home>/mlflow.db with artifacts under <home>/mlartifacts."""
 
 from __future__ import annotations
 
@@ -37,15 +41,21 @@ def pip_requirements(modules: tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Registry:
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str  # empty: the tracking store decides (a server's --artifacts-destination)
     model_name: str
     plane: DataPlane
+    registry_uri: str = ""  # empty: the tracking URI
 
     @classmethod
     def at(cls, home: str | Path, plane: DataPlane) -> "Registry":
+        """MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI when set, else the embedded store under `home`."""
+        name = f"factory-{plane.spec.name}"
+        registry_uri = os.environ.get("MLFLOW_REGISTRY_URI", "")
+        if tracking := os.environ.get("MLFLOW_TRACKING_URI"):
+            return cls(tracking, "", name, plane, registry_uri)
         home = Path(home).resolve()
         home.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts"), f"factory-{plane.spec.name}", plane)
+        return cls(f"sqlite:///{home / 'mlflow.db'}", str(home / "mlartifacts"), name, plane, registry_uri)
 
     def _client(self):
         import mlflow
@@ -54,16 +64,18 @@ class Registry:
         for name in ("mlflow", "alembic"):  # migrations and MLflow notices are noise here
             logging.getLogger(name).setLevel(logging.ERROR)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        registry_uri = self.registry_uri or self.tracking_uri
         mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        return MlflowClient(self.tracking_uri, self.tracking_uri)
+        mlflow.set_registry_uri(registry_uri)
+        return MlflowClient(self.tracking_uri, registry_uri)
 
     def experiment_id(self) -> str:
         client = self._client()
         exp = client.get_experiment_by_name(self.model_name)
         if exp is not None:
             return exp.experiment_id
-        return client.create_experiment(self.model_name, artifact_location=Path(self.artifact_root).as_uri())
+        location = Path(self.artifact_root).as_uri() if self.artifact_root else None
+        return client.create_experiment(self.model_name, artifact_location=location)
 
     def log_model_run(
         self,
