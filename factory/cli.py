@@ -2,7 +2,8 @@
 
 Every command takes --root (or FACTORY_ROOT) and --spec (or FACTORY_SPEC); the
 Dagster instance, the MLflow store and the DuckDB file live under FACTORY_HOME
-(default: the root when it is local, else .factory).
+(default: the root when it is local, else .factory), unless DAGSTER_HOME and
+MLFLOW_TRACKING_URI name others.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ DAGSTER_YAML = """telemetry:
   enabled: false
 nux:
   enabled: false
+# One loop at a time: a queued run that needs the pool `champion` (or `warehouse`) waits until
+# no run holding it is in progress (factory/defs/assets/tables.py).
+concurrency:
+  pools:
+    granularity: run
+    default_limit: 1
 """
 
 
@@ -40,10 +47,10 @@ def _configure(args: argparse.Namespace) -> Path:
 
     home = Path(default_home(args.root)).resolve()
     os.environ["FACTORY_HOME"] = str(home)
-    dagster_home = home / "dagster"
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster").resolve()  # a user's DAGSTER_HOME wins
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists():  # never overwrite an instance someone configured (PostgreSQL, a run queue)
         config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return home

@@ -6,6 +6,8 @@
   batch (once per batch: the run key), with a cooldown and a cap per period.
 - daily_regeneration: once a day, regenerate for the newest validated batch that has
   not been regenerated yet, so the loop turns even when drift stays low.
+- warehouse_sensor: after each promotion decision (every finished cycle), rebuild the
+  dbt warehouse, so a deployed warehouse is never older than the last cycle.
 """
 
 import json
@@ -19,6 +21,7 @@ from factory.defs.assets.learning import promotion
 from factory.defs.jobs import ingest_job, regeneration_job
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
+from factory.defs.warehouse import warehouse_job
 
 
 @dg.sensor(
@@ -121,3 +124,16 @@ def daily_regeneration(context: dg.ScheduleEvaluationContext, factory: FactoryRe
     if done is not None and done.asset_materialization.partition == newest:
         return dg.SkipReason(f"batch {newest} already regenerated")
     return dg.RunRequest(run_key=f"scheduled-{newest}", partition_key=newest, tags={"factory/trigger": "schedule"})
+
+
+@dg.asset_sensor(
+    asset_key=promotion.key,
+    job=warehouse_job,
+    minimum_interval_seconds=30,
+    description="Rebuilds the dbt warehouse after each promotion decision, i.e. after every finished cycle (several "
+    "between two ticks make one rebuild), so its marts are never older than the last cycle. The cursor is the last "
+    "promotion materialisation seen.",
+)
+def warehouse_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> dg.RunRequest:
+    batch_id = asset_event.asset_materialization.partition
+    return dg.RunRequest(tags={"factory/trigger": "promotion", "factory/batch": batch_id or ""})
