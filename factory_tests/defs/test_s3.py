@@ -6,10 +6,6 @@ MLflow and the Dagster instance stay local (FACTORY_HOME), as they do in product
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,55 +21,8 @@ from factory.defs.assets import ingest_assets, reference_assets, regeneration_as
 from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
+from factory_tests.conftest import BUCKET
 from factory_tests.defs.conftest import batch_frame, production_batches
-
-BUCKET = "factory-test"
-MOTO = Path(sys.executable).parent / "moto_server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A real S3 API on a free port; the standard AWS variables point at it."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {
-        k: os.environ.get(k)
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
-    }
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=endpoint)
-    os.environ.pop("AWS_DEFAULT_REGION", None)
-    os.environ.pop("AWS_REGION", None)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
-        import s3fs
-
-        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, use_listings_cache=False).mkdir(BUCKET)
-        yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _objects(prefix: str) -> list[str]:
