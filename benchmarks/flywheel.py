@@ -1,21 +1,23 @@
-"""The flywheel's efficacy: does the factory beat what a careful team gets without it?
+"""The flywheel judged honestly: does the served model beat what a careful team gets without
+the factory, on the next batch it had not seen, and how fast does a cycle turn?
 
-Replays a dataset through the real factory (Dagster jobs, MLflow, the gates), then reads
-what each cycle recorded: the backtest of every model on the following batch's real
-rows, overall and inside that cycle's blind spots (found before the batch arrived).
-"factory" is the model serving after the cycle's promotion decision.
+Replays a dataset through the real factory (Dagster jobs, MLflow, the gates) with the
+baselines turned on, then reads what each cycle recorded (the plane's evaluations, baselines
+and the judge's verdicts, and the per-step seconds in summary.json). "factory" is the model
+served after the cycle's promotion decision, scored on batch t once its labels are known.
 
-Beyond the issue's keys, `*_spot_auc` and `lift_spot_auc` score each blind spot on its
-own (ROC AUC on the batch's rows inside it, averaged over the spots where both classes
-occur, then over cycles): the union of a cycle's spots can cover most of a batch, so
-`bs_auc` alone can hide a gain or a loss inside one spot.
+Keys: `factory_auc`, `recency_auc` (the fixed recency recipe, always served), `frozen_auc`
+(never retrain), `best_fixed_recipe_auc` (the best fixed window or weighting in hindsight,
+always served) and which it was; `bad_promotions` (served challengers that lost more than 0.01
+ROC AUC to the kept champion on the next batch), `missed_promotions` (refused challengers that
+would have gained more than 0.01), `gate_backtest_agreement` (share of the cycles where the two
+differ by more than 0.005 on the next batch in which the decision had that difference's sign);
+`holdout_copies_dropped` (judged rows that copied a training row, summed over cycles);
+`synthetic_effect` with `_low` and `_high` (with minus without the synthetic rows, blind-spot ROC
+AUC on each honest holdout, pooled over cycles with a 95% t interval); `cycle_seconds_median`
+(the loop's own steps; the baselines, which the benchmark turns on, are timed apart).
 
-`--arms` also retrains both arms of every cycle's ablation (real only, with the accepted
-synthetic rows) and scores them on the backtest: `synthetic_arm_gain_*` is what always
-using the synthetic rows would have added, `synthetic_arm_wins_*` in how many cycles,
-and `holdout_agrees_*` how often the holdout's verdict had the backtest's sign.
-
-    python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR [--reuse]] [--arms]
+    python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR [--reuse]]
 
 Prints a per-cycle table, then a final JSON line.
 """
@@ -26,18 +28,59 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-from factory.core.base import codec
-from factory.core.base.plane import asset_value_key
-from factory.core.discover.scan import SliceSearch
-from factory.core.flywheel.retraining import Challenger
-from factory.core.learn.baselines import BASELINES
+from factory.core.base.plane import DataPlane
+from factory.core.base.spec import load_spec
+from factory.core.base.storage import Storage
+from factory.core.learn.baselines import FIXED_RECIPES
+from factory.core.learn.verdicts import Verdict, pooled
 
-METRICS = {"bs_auc": "bs_auc", "bs_f1": "bs_f1", "auc": "auc"}
+DECISIVE, BAD = 0.005, 0.01
+
+
+def spec_with_baselines(spec_path: str, folder: Path) -> Path:
+    """A copy of the spec with the baselines on and its source path made absolute."""
+    spec = load_spec(spec_path)
+    text = yaml.safe_load(Path(spec_path).read_text())
+    if spec.source.path:
+        text["source"]["path"] = str((Path(spec_path).resolve().parent / spec.source.path).resolve())
+    text["baselines"] = {**(text.get("baselines") or {}), "enabled": True}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{spec.name}-benchmark.yaml"
+    path.write_text(yaml.safe_dump(text, sort_keys=False))
+    return path
+
+
+def _auc(scores: dict | None) -> float | None:
+    return None if not scores else scores.get("auc")
+
+
+def cycle_records(plane: DataPlane, summary: dict) -> list[dict]:
+    """One record per completed cycle: the served model, the baselines and the verdict."""
+    verdicts = {v["batch"]: Verdict(**v) for v in plane.verdicts()}
+    records = []
+    for row in summary["cycles"]:
+        batch = row["batch"]
+        baselines = plane.baselines(batch)
+        if batch not in verdicts or not baselines:
+            continue
+        v, evaluation = verdicts[batch], plane.evaluation(batch)
+        served = evaluation["backtest_challenger" if v.promoted else "backtest_champion"]
+        record = dict(batch=batch, recipe=v.recipe, policy=v.policy, promoted=v.promoted, gate_diff=v.gate_diff,
+                      backtest_diff=v.backtest_diff, factory_auc=_auc(served), factory_bs_auc=served.get("bs_auc"),
+                      synthetic_diff=v.synthetic_diff, synthetic_used=v.synthetic_used,
+                      copies_dropped=v.copies_dropped, holdout_rows=v.holdout_rows)  # fmt: skip
+        record.update({f"{name}_auc": _auc(s.get("backtest")) for name, s in baselines.items()})
+        record["recency_bs_auc"] = (baselines["recency"].get("backtest") or {}).get("bs_auc")
+        steps = row.get("steps", {})
+        record["loop_seconds"] = sum(v for k, v in steps.items() if k != "baselines")
+        record["baselines_seconds"] = steps.get("baselines")
+        records.append(record)
+    return records
 
 
 def _mean(values: list) -> float | None:
@@ -45,202 +88,72 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(kept)), 4) if kept else None
 
 
-def asset_value(storage, asset: str, batch: str, expected=object):
-    """An asset's stored value (the IO manager's JSON), or None when it was never stored."""
-    key = asset_value_key(asset, batch, "json")
-    return codec.loads(storage.read_bytes(key), expected) if storage.exists(key) else None
-
-
-def cycle_records(storage, batches: list[str]) -> list[dict]:
-    """One record per completed cycle: backtest metrics of the factory and each baseline."""
-    records = []
-    for batch in batches:
-        promotion = asset_value(storage, "promotion", batch, dict)
-        if not storage.exists(f"evaluation/{batch}.baselines.json") or promotion is None:
-            continue
-        evaluation = storage.read_json(f"evaluation/{batch}.json")
-        baselines = storage.read_json(f"evaluation/{batch}.baselines.json")
-        promoted = promotion["promoted"]
-        challenger = asset_value(storage, "challenger", batch, Challenger)
-        serving = evaluation["backtest_challenger" if promoted else "backtest_champion"]
-        record = {"batch": batch, "promoted": promoted, "synthetic_used": challenger.uses_synthetic}
-        record.update({f"factory_{k}": serving[v] for k, v in METRICS.items()})
-        record["factory_spot_auc"] = spot_auc(serving)
-        for name in BASELINES:
-            back = baselines[name]["backtest"]
-            record.update({f"{name}_{k}": back[v] for k, v in METRICS.items()})
-            record[f"{name}_spot_auc"] = spot_auc(back)
-        records.append(record)
-    return records
-
-
-def spot_auc(scores: dict) -> float | None:
-    """Mean ROC AUC over the blind spots where it is defined (both classes present: the
-    same spots for every model, since they share the rows)."""
-    return _mean([s["auc"] for s in scores.get("spots", [])])
-
-
 def summarise(records: list[dict]) -> dict:
     out: dict = {"cycles": len(records)}
-    for who in ("factory",) + BASELINES:
-        for k in METRICS:
-            out[f"{who}_{k}"] = _mean([r[f"{who}_{k}"] for r in records])
-    best_bs = max(BASELINES, key=lambda b: out[f"{b}_bs_auc"] or -1)
-    best_auc = max(BASELINES, key=lambda b: out[f"{b}_auc"] or -1)
-    best_f1 = max(BASELINES, key=lambda b: out[f"{b}_bs_f1"] or -1)
-    out["best_baseline"] = best_bs
-    out["best_baseline_bs_auc"] = out[f"{best_bs}_bs_auc"]
-    out["best_baseline_auc"] = out[f"{best_auc}_auc"]
-    out["lift_bs_auc"] = _mean(
-        [
-            None
-            if r["factory_bs_auc"] is None or r[f"{best_bs}_bs_auc"] is None
-            else r["factory_bs_auc"] - r[f"{best_bs}_bs_auc"]
-            for r in records
-        ]
+    for key in ["factory_auc", "frozen_auc", "recency_auc", "factory_bs_auc", "recency_bs_auc"]:
+        out[key] = _mean([r.get(key) for r in records])
+    fixed = {r.name: _mean([c.get(f"{r.name}_auc") for c in records]) for r in FIXED_RECIPES}
+    best = max(fixed, key=lambda k: -1 if fixed[k] is None else fixed[k])
+    out.update(best_fixed_recipe_auc=fixed[best], best_fixed_recipe=best, fixed_recipe_auc=fixed)
+    known = [r for r in records if r["backtest_diff"] is not None]
+    decisive = [r for r in known if abs(r["backtest_diff"]) > DECISIVE]
+    out["promotions"] = sum(r["promoted"] for r in records)
+    out["bad_promotions"] = sum(r["promoted"] and r["backtest_diff"] < -BAD for r in known)
+    out["missed_promotions"] = sum(not r["promoted"] and r["backtest_diff"] > BAD for r in known)
+    out["gate_backtest_agreement"] = (
+        round(float(np.mean([r["promoted"] == (r["backtest_diff"] > 0) for r in decisive])), 3) if decisive else None
     )
-    out["lift_bs_f1"] = _mean(
-        [
-            None
-            if r["factory_bs_f1"] is None or r[f"{best_f1}_bs_f1"] is None
-            else r["factory_bs_f1"] - r[f"{best_f1}_bs_f1"]
-            for r in records
-        ]
+    out["decisive_cycles"] = len(decisive)
+    out["fallback_cycles"] = sum(r["policy"] != "gate" for r in records)
+    out["recipes_chosen"] = {
+        k: sum(r["recipe"] == k for r in records) for k in dict.fromkeys(r["recipe"] for r in records)
+    }
+    out["holdout_copies_dropped"] = sum(r["copies_dropped"] for r in records)
+    out["holdout_copies_share"] = round(
+        out["holdout_copies_dropped"] / max(1, sum(r["holdout_rows"] + r["copies_dropped"] for r in records)), 4
     )
-    for who in ("factory",) + BASELINES:
-        out[f"{who}_spot_auc"] = _mean([r[f"{who}_spot_auc"] for r in records])
-    best_spot = max(BASELINES, key=lambda b: out[f"{b}_spot_auc"] or -1)
-    out["best_baseline_spot_auc"] = out[f"{best_spot}_spot_auc"]
-    out["lift_spot_auc"] = _mean(
-        [
-            None
-            if r["factory_spot_auc"] is None or r[f"{best_spot}_spot_auc"] is None
-            else r["factory_spot_auc"] - r[f"{best_spot}_spot_auc"]
-            for r in records
-        ]
-    )
-    out["synthetic_earned"] = _mean([float(r["synthetic_used"]) for r in records])
-    out["promotions"] = sum(bool(r["promoted"]) for r in records)
-    return out
-
-
-def ablation_arms(root: str, spec_path: str, batches: list[str]) -> list[dict]:
-    """Both arms of every cycle's ablation, retrained as the loop trained them (same
-    recipe, same seed), scored on the holdout (what the ablation judged) and on the
-    backtest batch (what came next). The loop keeps only the chosen arm's model."""
-    from factory.core.base.plane import DataPlane
-    from factory.core.base.spec import load_spec
-    from factory.core.base.storage import Storage
-    from factory.core.learn.judge import labelled_sets
-    from factory.core.learn.recipe import train_model
-    from factory.core.learn.scoring import score_model
-
-    spec = load_spec(spec_path)
-    plane = DataPlane(Storage(root), spec)
-    records = []
-    for batch in batches:
-        accepted = asset_value(plane.storage, "synthetic_validation", batch, str)
-        if accepted is None:
-            continue
-        synthetic = plane.storage.read_parquet(accepted)
-        if not len(synthetic):
-            continue
-        spots = asset_value(plane.storage, "blind_spots", batch, SliceSearch).blind_spots
-        kept = asset_value(plane.storage, "challenger", batch, Challenger).uses_synthetic
-        sets = labelled_sets(plane, batch)
-        current = plane.validated(batch)
-        current = current[current[spec.target].notna()]
-        record = {"batch": batch, "kept": kept, "synthetic_rows": len(synthetic)}
-        for arm, model in (
-            ("real", train_model(sets.train, spec)),
-            ("synthetic", train_model(sets.train, spec, synthetic=synthetic)),
-        ):
-            for where, rows in (("holdout", sets.holdout), ("backtest", current)):
-                scores = asdict(score_model(arm, model, rows, spec, spots, rounds=0))
-                record.update({f"{arm}_{where}_{k}": scores[k] for k in ("auc", "bs_auc")})
-                record[f"{arm}_{where}_spot_auc"] = spot_auc(scores)
-        print(
-            f"  arms {batch}: spot ROC AUC on the backtest, real {record['real_backtest_spot_auc']}, "
-            f"with synthetic {record['synthetic_backtest_spot_auc']} (kept: {kept})",
-            flush=True,
-        )
-        records.append(record)
-    return records
-
-
-def summarise_arms(records: list[dict]) -> dict:
-    """What the synthetic arm would have given if always used, and whether the holdout's
-    verdict (the ablation's evidence) pointed the way the next batch went."""
-    out: dict = {"arms_cycles": len(records)}
-    for k in ("auc", "bs_auc", "spot_auc"):
-        gains = [
-            r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"]
-            for r in records
-            if r[f"synthetic_backtest_{k}"] is not None and r[f"real_backtest_{k}"] is not None
-        ]
-        seen = [
-            (
-                r[f"synthetic_holdout_{k}"] - r[f"real_holdout_{k}"],
-                r[f"synthetic_backtest_{k}"] - r[f"real_backtest_{k}"],
-            )
-            for r in records
-            if None
-            not in (
-                r[f"synthetic_holdout_{k}"],
-                r[f"real_holdout_{k}"],
-                r[f"synthetic_backtest_{k}"],
-                r[f"real_backtest_{k}"],
-            )
-        ]
-        out[f"synthetic_arm_gain_{k}"] = _mean(gains)
-        out[f"synthetic_arm_wins_{k}"] = sum(g > 0 for g in gains)
-        out[f"holdout_agrees_{k}"] = _mean([float((h > 0) == (b > 0)) for h, b in seen])
+    effect = pooled([r["synthetic_diff"] for r in records])
+    out.update(synthetic_effect=effect.mean, synthetic_effect_low=effect.low, synthetic_effect_high=effect.high)
+    out.update(synthetic_effect_cycles=effect.cycles, synthetic_used_cycles=sum(r["synthetic_used"] for r in records))
+    out["cycle_seconds_median"] = round(float(np.median([r["loop_seconds"] for r in records])), 1) if records else None
+    out["baselines_seconds_median"] = _mean([r["baselines_seconds"] for r in records])
     return out
 
 
 def print_table(records: list[dict]) -> None:
-    cols = ["batch", "promoted", "synthetic_used"] + [
-        f"{w}_{k}" for w in ("factory", "recency", "frozen") for k in (*METRICS, "spot_auc")
-    ]
-    print("  ".join(c[:14].rjust(14) for c in cols))
+    cols = ["batch", "recipe", "policy", "promoted", "gate_diff", "backtest_diff", "factory_auc", "recency_auc",
+            "frozen_auc", "synthetic_diff", "copies_dropped", "loop_seconds"]  # fmt: skip
+    print("  ".join(c[:13].rjust(13) for c in cols))
     for r in records:
-        print("  ".join((f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))[:14].rjust(14) for c in cols))
+        cells = [f"{r[c]:+.4f}" if c.endswith("diff") and r[c] is not None else r[c] for c in cols]
+        print("  ".join((f"{v:.4f}" if isinstance(v, float) else str(v))[:13].rjust(13) for v in cells))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spec", default="specs/hotel.yaml")
     p.add_argument("--quick", action="store_true", help="3 cycles")
-    p.add_argument("--cycles", type=int, default=None, help="default: 13 (hotel protocol), 3 with --quick")
+    p.add_argument("--cycles", type=int, default=None, help="default: every later batch (14 on hotel), 3 with --quick")
     p.add_argument("--root", default=None, help="storage root (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="read the finished replay under --root instead of running one")
-    p.add_argument(
-        "--arms",
-        action="store_true",
-        help="also retrain both arms of each cycle's ablation and score them on the backtest (arms_* keys)",
-    )
     args = p.parse_args(argv)
-    cycles = args.cycles or (3 if args.quick else 13)
     if args.reuse and not args.root:
         p.error("--reuse needs --root")
-    root = args.root or tempfile.mkdtemp(prefix="factory-flywheel-")
-
+    root = Path(args.root or tempfile.mkdtemp(prefix="factory-flywheel-"))
+    spec_path = spec_with_baselines(args.spec, root / "spec")
     if not args.reuse:
         from factory import cli
 
-        code = cli.main(["replay", "--spec", args.spec, "--root", root, "--cycles", str(cycles), "--no-warehouse"])
+        cycles = args.cycles or (3 if args.quick else 1000)
+        code = cli.main(
+            ["replay", "--spec", str(spec_path), "--root", str(root), "--cycles", str(cycles), "--no-warehouse"]
+        )
         if code != 0:
             return code
-    from factory.core.base.storage import Storage
-
-    storage = Storage(root)
-    batches = [c["batch"] for c in storage.read_json("summary.json")["cycles"]]
-    records = cycle_records(storage, batches)
+    plane = DataPlane(Storage(str(root)), load_spec(spec_path))
+    records = cycle_records(plane, plane.storage.read_json("summary.json"))
     print_table(records)
-    result = summarise(records) | {"spec": Path(args.spec).stem, "root": root}
-    if args.arms:
-        result |= summarise_arms(ablation_arms(root, args.spec, batches))
-    print(json.dumps(result))
+    print(json.dumps(summarise(records) | {"spec": Path(args.spec).stem, "root": str(root)}))
     return 0
 
 

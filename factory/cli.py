@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from factory.core.base.errors import FactoryError
@@ -156,11 +156,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 tags={"factory/trigger": "replay"},
                 run_config=QUIET,
             )
-        row, cells = _cycle_row(result, batch_id, time.perf_counter() - start, landing.created)
+        row, cells = _cycle_row(result, batch_id, time.perf_counter() - start, landing.created, plane)
+        row = replace(row, steps=_step_seconds(instance, result.run_id))
         rows.append(row)
         _print_row(cells)
         if row.note:
             print(f"  note: {row.note}", flush=True)
+        if row.synthetic_note:
+            print(f"  synthetic: {row.synthetic_note}", flush=True)
     if rows and not args.no_warehouse:
         print("warehouse: dbt build over every batch ...", flush=True)
         with _output_to(log):
@@ -183,7 +186,26 @@ def _warehouse_line(result) -> str:
     return f"built {models} models; dbt tests: {sum(checks)} passed, {len(checks) - sum(checks)} failed"
 
 
-def _cycle_row(result, batch_id: str, seconds: float, created: bool):
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """How long each step of a run took, from Dagster's own event log."""
+    stats = instance.get_run_step_stats(run_id)
+    return {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.start_time and s.end_time}
+
+
+def _synthetic_note(plane, batch_id: str, plan, chall) -> str:
+    """Why a cycle's challenger used no synthetic rows: not planned, rejected by the gate
+    (which check, value and limit), or not kept (the ablation's evidence)."""
+    if chall is None or chall.uses_synthetic:
+        return ""
+    if plan is not None and not plan.requests:
+        return f"not planned: {plan.reason}"
+    if not chall.synthetic_rows:
+        failures = plane.read_report_json("synthetic_validation", batch_id).get("failures", [])
+        return f"rejected by the synthetic gate: {failures[0]}" if failures else "no rows were accepted"
+    return f"not kept: {chall.synthetic_reason}"
+
+
+def _cycle_row(result, batch_id: str, seconds: float, created: bool, plane):
     """What one flywheel run produced: the summary's row and the printed cells, each number
     rounded to what its interval justifies."""
     from factory.core.base.rounding import SECONDS, rounded, rounded_row
@@ -218,6 +240,9 @@ def _cycle_row(result, batch_id: str, seconds: float, created: bool):
         synthetic_used=bool(chall and chall.uses_synthetic),
         seconds=round(seconds, 1),
         note=note,
+        synthetic_note=_synthetic_note(plane, batch_id, value("generation_plan"), chall),
+        recipe=chall.recipe if chall else "",
+        policy=promotion.get("policy", "") if promotion else "",
     )
     champ, chall_scores = (rounded_row(asdict(m)) if m else {} for m in (back_champ, back_chall))
     cells = [

@@ -170,7 +170,7 @@ def test_flywheel_gate_rejects_a_memorised_batch_and_writes_its_report(parts, sp
         "2016-08",
         memorised,
         before,
-        EvaluationSets("2016-07", train, train.iloc[:0], holdout, train, train.iloc[:0], 0, 0),
+        EvaluationSets("2016-07", train, train.iloc[:0], holdout, train, train.iloc[:0], 0, 0, train, holdout),
         [],
     )
     assert accepted.empty and outcome.passed is False and outcome.rows_dropped == len(memorised)

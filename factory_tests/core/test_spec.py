@@ -177,7 +177,7 @@ def test_unknown_nested_key_names_the_file_the_block_and_the_allowed_keys(tmp_pa
         load_spec(path)
     message = str(info.value)
     assert message.startswith(str(path)) and "training: unknown key(s) ['n_estimator']" in message
-    assert "allowed: ['learning_rate', 'model', 'n_estimators', 'recipes'," in message
+    assert "allowed: ['learning_rate', 'model', 'n_estimators', 'recipe_margin', 'recipes'," in message
 
 
 def test_a_value_outside_a_closed_choice_names_the_key_and_the_allowed_values(tmp_path):

@@ -193,3 +193,19 @@ def test_same_seed_gives_identical_rows(generated, real, plan, hotel_spec, hotel
 def test_empty_plan_generates_nothing(real, hotel_spec, hotel_profile):
     rows, failures = generate(real, [], hotel_spec, hotel_profile, cycle=CYCLE)
     assert rows.empty and failures == []
+
+
+def test_numeric_values_are_new_between_real_neighbours_and_integers_stay_whole(generated, real, hotel_spec, spots):
+    """The copula's numeric marginals draw new values inside the empirical CDF's steps
+    (smoothing): a value between equal neighbours (prices repeat) stays a heavy mode, the
+    rest are no real row's. Integer columns are rounded back to whole numbers and every
+    row still satisfies its slice."""
+    generated, _ = generated
+    seen = set(real["adr"].dropna())
+    assert (~generated["adr"].dropna().isin(seen)).mean() > 0.2  # resampling real values gives 0 (prices repeat)
+    for col in hotel_spec.integer:
+        values = generated[col].dropna()
+        assert (values == values.round()).all(), col
+    assert generated["adr"].between(real["adr"].min(), real["adr"].max()).all()
+    for s in spots:
+        assert s.mask(generated[generated["_blind_spot_id"] == s.id]).all()

@@ -8,6 +8,7 @@ import math
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from factory.core.base.dataset import exact_copies
 from factory.core.base.plane import DataPlane
@@ -18,6 +19,8 @@ from factory.defs.assets import ingest_assets, reference_assets, regeneration_as
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
 from factory_tests.defs.conftest import batch_frame, production_batches, resources_of, write_small_spec
+
+pytestmark = pytest.mark.slow  # each test materialises a cycle or more
 
 LOOP = ingest_assets + regeneration_assets
 

@@ -24,6 +24,8 @@ from factory.defs.resources import FactoryResource, MLflowResource
 from factory_tests.conftest import BUCKET
 from factory_tests.defs.conftest import batch_frame, production_batches
 
+pytestmark = pytest.mark.slow  # each test materialises a cycle or more
+
 
 def _objects(prefix: str) -> list[str]:
     """Every object under s3://BUCKET/prefix, as keys relative to the prefix, read with a fresh client."""

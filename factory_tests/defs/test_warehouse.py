@@ -16,6 +16,8 @@ from factory.defs.resources import FactoryResource, MLflowResource
 from factory.defs.warehouse import dbt_resource, warehouse
 from factory_tests.defs.conftest import batch_frame, production_batches
 
+pytestmark = pytest.mark.slow  # each test materialises a cycle or more
+
 
 @pytest.fixture(scope="module")
 def cycled(tmp_path_factory, small_spec_path, small_dataset):

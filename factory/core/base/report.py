@@ -32,9 +32,11 @@ def cycle_record(
     train_rows: int,
     promoted: bool,
     champion_version: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One cycle as plain Python values (JSON, Dagster metadata). `scores` maps a
-    series name such as "champion (holdout)" to that model's scores on that set."""
+    series name such as "champion (holdout)" to that model's scores on that set; `extra`
+    adds plain values (the recipe, who decided, the pooled synthetic effect, stage times)."""
     record: dict[str, Any] = dict(
         batch=batch_id,
         drift_share=float(drift_share),
@@ -44,6 +46,7 @@ def cycle_record(
         champion_version=champion_version or "",
     )
     record["synthetic_share"] = synthetic_rows / (train_rows + synthetic_rows) if train_rows + synthetic_rows else 0.0
+    record.update(extra or {})
     record["scores"] = {}
     for name, value in scores.items():
         values = asdict(value) if isinstance(value, ModelScores) else (value or {})
@@ -53,18 +56,21 @@ def cycle_record(
 
 
 def flywheel_figure(records: list[dict[str, Any]]) -> go.Figure:
-    """Four panels over cycles: overall AUC, blind-spot AUC, drift and synthetic share, promotions."""
+    """Six panels over cycles: overall AUC, blind-spot AUC, drift and synthetic share,
+    promotions, the synthetic rows' pooled effect with its interval, the loop's seconds."""
     batches = [r["batch"] for r in records]
     fig = make_subplots(
-        rows=2,
+        rows=3,
         cols=2,
         shared_xaxes=True,
-        vertical_spacing=0.12,
+        vertical_spacing=0.1,
         subplot_titles=(
             "overall ROC AUC (real data)",
             "blind-spot ROC AUC (real data)",
             "drift share and synthetic share",
             "promotions",
+            "synthetic rows' effect, pooled over cycles (blind-spot ROC AUC, 95% interval)",
+            "the loop's own seconds per cycle",
         ),
     )
     series = list(dict.fromkeys(name for r in records for name in r["scores"]))
@@ -114,9 +120,20 @@ def flywheel_figure(records: list[dict[str, Any]]) -> go.Figure:
         row=2,
         col=2,
     )
+    effect = [r.get("synthetic_effect") for r in records]
+    low, high = ([r.get(f"synthetic_effect_{k}") for r in records] for k in ("low", "high"))
+    errors = [None if h is None or e is None else h - e for e, h in zip(effect, high)]
+    minus = [None if lo is None or e is None else e - lo for e, lo in zip(effect, low)]
+    fig.add_trace(
+        go.Scatter(x=batches, y=effect, name="synthetic effect (pooled)", mode="markers",
+                   error_y={"type": "data", "array": errors, "arrayminus": minus}),
+        row=3, col=1,
+    )  # fmt: skip
+    fig.add_hline(y=0, line={"dash": "dot", "color": "grey"}, row=3, col=1)
+    fig.add_trace(go.Bar(x=batches, y=[r.get("loop_seconds") for r in records], name="loop seconds"), row=3, col=2)
     fig.update_xaxes(type="category")  # batch ids are labels, not dates
     fig.update_yaxes(range=[0, 1.05], row=2)
-    fig.update_layout(height=760, title="factory flywheel: cycle by cycle", legend={"orientation": "h", "y": -0.08})
+    fig.update_layout(height=1080, title="factory flywheel: cycle by cycle", legend={"orientation": "h", "y": -0.08})
     return fig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -304,6 +304,10 @@ class CycleRow:
     synthetic_used: bool
     seconds: float
     note: str = ""
+    synthetic_note: str = ""  # why the challenger used no synthetic rows (not planned, rejected, not kept)
+    recipe: str = ""  # the challenger's recipe
+    policy: str = ""  # who decided the promotion: the gate or the judge's fallback
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
 
 
 def plain(value: Any) -> Any:

@@ -1,5 +1,10 @@
 """Slices as integer codes: every readable 1- and 2-condition slice counted with one
 bincount per column pair, three-condition children below chosen parents.
+
+Why not the `sliceline` package: it searches the same lattice but was measured slower on
+hotel batches than this bincount scan (`benchmarks/blind_spots.py` runs both, with the
+`bench` extra), and it scores one error rate where discovery tests three (error, miss,
+false alarm) with their own statistics.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from factory.core.learn.judge import evaluation_sets, initial_training
 from factory.core.learn.promotion import gate_verdict, holdout_prefers_synthetic, use_synthetic
 from factory.core.learn.recipe import train_model, train_recipe, window_rows
 from factory.core.learn.scoring import compare_models, score_model
-from factory.core.learn.verdicts import Verdict, choose_policy, gate_record, pooled
+from factory.core.learn.verdicts import Pooled, Verdict, choose_policy, gate_record, pooled
 from factory.core.registry.mlflow_registry import Registry
 from factory.core.synth.choice import untargeted_rows
 
@@ -221,6 +221,12 @@ def evaluation_table(result: Evaluation, batch_id: str) -> pd.DataFrame:
     return frame.astype(dict.fromkeys(("auc", "f1", "recall", "bs_auc", "bs_f1"), "float64"))
 
 
+def synthetic_evidence(plane: DataPlane, upto: str) -> Pooled:
+    """The synthetic rows' paired effect (blind-spot ROC AUC, with minus without them, on
+    each cycle's honest holdout) pooled over the cycles up to `upto`."""
+    return pooled([Verdict(**v).synthetic_diff for v in plane.verdicts() if v["batch"] <= upto])
+
+
 def plane_verdicts(plane: DataPlane, before: str) -> list[Verdict]:
     """The recorded verdicts of cycles before `before` (oldest first)."""
     return [Verdict(**v) for v in plane.verdicts() if v["batch"] < before]
@@ -249,7 +255,7 @@ def decide(plane: DataPlane, batch_id: str, challenger: Challenger, evaluation: 
         gate_high=c.auc_diff_high, gate_promote=gate_promote, promoted=promoted, policy=policy, reason=reason,
         synthetic_rows=challenger.synthetic_rows, synthetic_diff=challenger.synthetic_diff,
         synthetic_auc_diff=challenger.synthetic_auc_diff, synthetic_used=challenger.uses_synthetic,
-        backtest_diff=back,
+        backtest_diff=back, holdout_rows=challenger.holdout_rows, copies_dropped=challenger.copies_dropped,
     )  # fmt: skip
 
 

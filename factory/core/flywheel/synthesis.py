@@ -40,9 +40,9 @@ def synthesize(plane: DataPlane, batch_id: str, plan: GenerationPlan, run_id: st
     """Rows for the plan's requests; the plan is kept beside them as lineage."""
     sets = evaluation_sets(plane, batch_id)
     rows, failures = generate(
-        sets.train, plan.requests, plane.spec, plane.profile(), cycle=batch_id, plane=plane
+        sets.synthesis, plan.requests, plane.spec, plane.profile(), cycle=batch_id, plane=plane
     )  # fitted generators cached
-    choice = generator_choice(sets.train, plane.spec, plane)  # cached by generate() above
+    choice = generator_choice(sets.synthesis, plane.spec, plane)  # cached by generate() above
     key = plane.write_synthetic(batch_id, run_id, rows, plain(plan.as_dict()), choice)
     planned = tuple(row for row in plan.table() if row["rows"] > 0)
     return SyntheticBatch(key, len(rows), plan.rows, tuple(failures), planned, choice)
@@ -78,15 +78,15 @@ def judge_fidelity(
     sets: EvaluationSets,
     spots: list[BlindSpot],
 ) -> tuple[pd.DataFrame, ValidationOutcome]:
-    """Fidelity and privacy against the real rows of the same slices (holdout: the
-    gate's judge, never a generator's input); the page under reports/synthetic_validation/,
-    the numbers under reports/synthetic_fidelity/.
+    """Fidelity and privacy against the real rows of the same slices: the rows the
+    generator was fitted on, and the privacy control it never saw (learn.judge); the page
+    under reports/synthetic_validation/, the numbers under reports/synthetic_fidelity/.
     A breach rejects the whole batch (spec gate.blocking) or only warns."""
     from factory.core.gate.quality import evaluate_synthetic
     from factory.core.gate.quality_page import to_html
 
     spec = plane.spec
-    report = evaluate_synthetic(batch_id, accepted, sets.train, sets.holdout, spec, spots, seed=spec.synthesis.seed)
+    report = evaluate_synthetic(batch_id, accepted, sets.synthesis, sets.control, spec, spots, seed=spec.synthesis.seed)
     # its own folder: the warehouse reads every reports/synthetic_validation/*.json as a gate outcome
     plane.write_report("synthetic_fidelity", batch_id, "json", asdict(report) | {"headline": report.headline()})
     uri = plane.write_report("synthetic_validation", batch_id, "html", to_html(report, spec))

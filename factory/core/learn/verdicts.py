@@ -46,6 +46,8 @@ class Verdict:
     synthetic_auc_diff: float | None = None  # the same, overall
     synthetic_used: bool = False
     backtest_diff: float | None = None  # served challenger minus champion, ROC AUC on batch t
+    holdout_rows: int = 0  # the rows that judged the gate ...
+    copies_dropped: int = 0  # ... after dropping this many that copied a training row
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ performance would have if calibration holds: the 95% interval. When the labels a
 CBPE's one assumption is that P(y | x) did not move (covariate shift only); under
 concept drift the estimate is optimistic, which is why `estimate_for` recalibrates on
 the newest labelled batch and why realised performance is kept beside the estimate.
+
+Why not NannyML's own CBPE: nannyml 0.13.1 (its last release, mid-2025) would move the
+pinned lightgbm to 4.5.0 and pull Google Cloud storage libraries into the whole
+environment (a `pip --dry-run` against the lock, ../shared/STACK.md); the estimator is a
+few vectorised lines here, its ROC AUC computed by measure.metrics like every other.
 """
 
 from __future__ import annotations

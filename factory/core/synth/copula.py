@@ -40,7 +40,7 @@ from factory.core.synth.codec import (
 from factory.core.synth.plan import SliceRequest
 
 LOG = logging.getLogger(__name__)
-COPULA_VERSION = "latent-copula/3"  # bump when the fitted state or sampling changes: invalidates the cache
+COPULA_VERSION = "latent-copula/4"  # bump when the fitted state or sampling changes: invalidates the cache
 GIBBS_SWEEPS = 20
 STRATUM_MIN_ROWS = 200  # a stratum's rows of one class below this are pooled
 
@@ -108,8 +108,14 @@ class ClassCopula:
             inside &= (self.ranks[:, j] >= i0) & (self.ranks[:, j] < i1)
         return int(inside.sum())
 
-    def sample(self, rows: int, box: dict[int, tuple[int, int]], rng: np.random.Generator) -> np.ndarray:
-        """`rows` draws whose column j falls in sorted rows box[j] (exactly)."""
+    def sample(
+        self, rows: int, box: dict[int, tuple[int, int]], rng: np.random.Generator, smooth: np.ndarray | None = None
+    ) -> np.ndarray:
+        """`rows` draws whose column j falls in sorted rows box[j] (exactly). Columns marked
+        in `smooth` (numeric ones) are interpolated between neighbouring sorted values by the
+        draw's position between them, so they take new values inside the empirical CDF's
+        steps instead of resampling real ones (equal neighbours, a heavy mode, stay as they
+        are; the box and the missing block are never left)."""
         cond = sorted(box)
         free = [j for j in range(self.d) if j not in box]
         if not cond:
@@ -127,10 +133,18 @@ class ClassCopula:
                 cov = self.corr[np.ix_(free, free)] - a @ s_fc.T
                 chol = np.linalg.cholesky((cov + cov.T) / 2 + 1e-9 * np.eye(len(free)))
                 z[:, free] = zc @ a.T + rng.standard_normal((rows, len(free))) @ chol.T
-        idx = np.clip(np.floor(ndtr(z) * self.n).astype(np.int64), 0, self.n - 1)
+        position = ndtr(z) * self.n
+        idx = np.clip(np.floor(position).astype(np.int64), 0, self.n - 1)
+        top = np.tile((~np.isnan(self.sorted)).sum(axis=0) - 1, (rows, 1))  # the last value per column (NaN last)
         for j, (i0, i1) in box.items():
             idx[:, j] = np.clip(idx[:, j], i0, i1 - 1)
-        return np.take_along_axis(self.sorted, idx, axis=0)
+            top[:, j] = np.minimum(top[:, j], i1 - 1)
+        values = np.take_along_axis(self.sorted, idx, axis=0)
+        if smooth is None or not smooth.any():
+            return values
+        upper = np.take_along_axis(self.sorted, np.clip(np.minimum(idx + 1, top), 0, self.n - 1), axis=0)
+        inside = smooth[None, :] & (idx < top) & np.isfinite(values) & np.isfinite(upper)
+        return np.where(inside, values + np.clip(position - idx, 0, 1) * (upper - values), values)
 
 
 class LatentCopulaGenerator:
@@ -153,8 +167,17 @@ class LatentCopulaGenerator:
     def _encode(self, df: pd.DataFrame) -> np.ndarray:
         return encode(df, self.columns, self.categories)
 
+    @property
+    def _smooth(self) -> np.ndarray:
+        """The columns sampled between real values: the numeric ones."""
+        return np.array([c not in self.categories for c in self.columns])
+
     def _decode(self, x: np.ndarray) -> pd.DataFrame:
-        return decode(x, self.columns, self.categories)
+        """Rows from codes; smoothed integer columns rounded back to whole numbers."""
+        rows = decode(x, self.columns, self.categories)
+        for col in self.spec.integer:
+            rows[col] = rows[col].round()
+        return rows
 
     def _strata(self, real: pd.DataFrame) -> np.ndarray:
         key = np.full(len(real), "", dtype=object)
@@ -237,7 +260,8 @@ class LatentCopulaGenerator:
         models = self.models[label]
         counts = self._allocate(models, boxes, rows, rng)
         return pd.concat(
-            [self._decode(m.sample(k, b, rng)) for m, b, k in zip(models, boxes, counts) if k > 0], ignore_index=True
+            [self._decode(m.sample(k, b, rng, self._smooth)) for m, b, k in zip(models, boxes, counts) if k > 0],
+            ignore_index=True,
         )
 
     def sample_slice(self, request: SliceRequest, seed: int) -> pd.DataFrame:

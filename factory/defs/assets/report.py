@@ -7,9 +7,10 @@ from factory.core.base.types import DriftReport
 from factory.core.flywheel.retraining import (
     Challenger,
     Evaluation,
+    synthetic_evidence,
 )
 from factory.core.learn.judge import evaluation_sets
-from factory.defs.assets.tables import LOOP, RETRY, figures
+from factory.defs.assets.tables import LOOP, RETRY, figures, table
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
 
@@ -47,6 +48,19 @@ def flywheel_report(
         }
     )
     used = challenger.synthetic_rows if challenger.uses_synthetic else 0
+    stats = context.instance.get_run_step_stats(context.run.run_id)
+    steps = {s.step_key: s.end_time - s.start_time for s in stats if s.start_time and s.end_time}
+    effect = synthetic_evidence(plane, batch_id)
+    extra = {
+        "recipe": challenger.recipe,
+        "policy": promotion.get("policy", ""),
+        "holdout_copies_dropped": challenger.copies_dropped,
+        "synthetic_effect": effect.mean,
+        "synthetic_effect_low": effect.low,
+        "synthetic_effect_high": effect.high,
+        "loop_seconds": sum(v for k, v in steps.items() if k != "baselines"),
+        "baselines_seconds": steps.get("baselines"),
+    }
     record = report.cycle_record(
         batch_id,
         drift_report.drift_share,
@@ -55,6 +69,7 @@ def flywheel_report(
         len(evaluation_sets(plane, batch_id).everything),
         promotion["promoted"],
         mlflow.registry.version_of("champion"),
+        extra,
     )
     plane.write_cycle(record)
     cycles = plane.cycles(upto=batch_id)
@@ -69,6 +84,8 @@ def flywheel_report(
                 "promoted": record["promoted"],
                 "champion_version": record["champion_version"],
                 "promotions_so_far": sum(bool(c["promoted"]) for c in cycles),
+                **{k: v for k, v in extra.items() if v is not None},
+                "stage_seconds": table([{"step": k, "seconds": v} for k, v in steps.items()], ["step", "seconds"]),
             }
         )
     )
