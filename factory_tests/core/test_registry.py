@@ -100,3 +100,13 @@ def test_mlflow_variables_win_over_the_embedded_store(tmp_path, monkeypatch, sma
     )
     assert served.artifact_root == "", "the server decides where artefacts go (--artifacts-destination)"
     assert not (tmp_path / "other-home").exists(), "nothing of the embedded store is created"
+
+
+def test_using_one_embedded_store_does_not_choose_the_next(tmp_path, monkeypatch, small_spec):
+    """MLflow copies the URIs it is given into its own variables: they must not pass for the user's."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    plane = DataPlane(Storage(str(tmp_path / "root")), small_spec)
+    Registry.at(tmp_path / "first", plane).experiment_id()
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert Registry.at(tmp_path / "second", plane).tracking_uri.endswith("/second/mlflow.db")

@@ -65,8 +65,16 @@ class Registry:
             logging.getLogger(name).setLevel(logging.ERROR)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         registry_uri = self.registry_uri or self.tracking_uri
+        # MLflow copies the URIs it is given into MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI, which
+        # `at` reads as the user's choice: put back what the user had (MLflow keeps its own copy).
+        saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(registry_uri)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         return MlflowClient(self.tracking_uri, registry_uri)
 
     def experiment_id(self) -> str:
