@@ -8,7 +8,9 @@ ROOT ?= .factory
 CYCLES ?= 3
 SPEC ?= specs/hotel.yaml
 
-.PHONY: install demo test test-fast lint ui validate clean chromium
+DEPLOY_STAMP := $(VENV)/.installed-deploy
+
+.PHONY: install demo test test-fast lint ui validate clean chromium debian-deploy
 
 install: $(STAMP)
 
@@ -18,6 +20,18 @@ $(STAMP): pyproject.toml deployments/requirements.lock
 	$(BIN)/pip install --quiet -c deployments/requirements.lock -e '.[test]'
 	touch $(STAMP)
 
+# The deployment extras (PostgreSQL, Docker, Kubernetes and S3 parts, and what checks deployments/):
+# only the tests install them (about 30 s), so `make demo` does not grow.
+$(DEPLOY_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -c deployments/requirements.lock -e '.[test,deploy,deploy-check]'
+	touch $(DEPLOY_STAMP)
+
+# Debian's PostgreSQL (the deployment test starts its own server as the postgres user) and
+# docker-compose (only `docker-compose config`: there is no container engine here).
+debian-deploy:
+	(command -v docker-compose && ls /usr/lib/postgresql/*/bin/initdb) >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql docker-compose)
+
 # dagster-dbt reads dbt's manifest; prepare it here (again when a model changes), never at import.
 MANIFEST := dbt/target/manifest.json
 $(MANIFEST): $(STAMP) dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/models -type f 2>/dev/null)
@@ -26,7 +40,7 @@ $(MANIFEST): $(STAMP) dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/mode
 demo: $(STAMP) $(MANIFEST)
 	$(BIN)/factory replay --spec $(SPEC) --cycles $(CYCLES) --root $(ROOT)
 
-test: lint $(MANIFEST) chromium
+test: lint $(MANIFEST) chromium debian-deploy $(DEPLOY_STAMP)
 	$(BIN)/python -m pytest -q -ra
 
 # The house rules CI can check: ruff (lint, format) and the import-linter contracts in pyproject.toml.
@@ -39,7 +53,7 @@ lint: $(STAMP)
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver)
 
-test-fast: lint $(MANIFEST)
+test-fast: lint $(MANIFEST) debian-deploy $(DEPLOY_STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
 validate: $(STAMP) $(MANIFEST)

@@ -4,7 +4,8 @@ Settings come from the environment as dg.EnvVar: read when a run starts, and nam
 printed) in the UI. An EnvVar whose variable is unset fails the run rather than fall back to
 the field's default, so a variable that is unset when the code loads gets its documented
 default instead: FACTORY_ROOT `.factory`, FACTORY_HOME the root when local (else `.factory`),
-FACTORY_SPEC specs/hotel.yaml, MLFLOW_UI_URL http://127.0.0.1:5000.
+FACTORY_SPEC specs/hotel.yaml, MLFLOW_TRACKING_URI the embedded SQLite store under FACTORY_HOME,
+MLFLOW_UI_URL http://127.0.0.1:5000.
 """
 
 import hashlib
@@ -23,7 +24,7 @@ from factory.defs.assets import (
     regeneration_assets,
     report_assets,
 )
-from factory.defs.automation import drift_sensor, landing_sensor, regeneration_schedule
+from factory.defs.automation import drift_sensor, landing_sensor, regeneration_schedule, warehouse_sensor
 from factory.defs.io import StorageIOManager
 from factory.defs.jobs import bootstrap_job, flywheel_job, ingest_job, regeneration_job
 from factory.defs.operations import operation_checks, operation_jobs
@@ -81,11 +82,15 @@ defs = dg.Definitions(
     assets=assets,
     asset_checks=operation_checks,
     jobs=[bootstrap_job, ingest_job, regeneration_job, flywheel_job, *operation_jobs, warehouse_job],
-    sensors=[landing_sensor, drift_sensor],
+    sensors=[landing_sensor, drift_sensor, warehouse_sensor],
     schedules=[regeneration_schedule(spec_period(spec_path))],
     resources={
         "factory": factory,
-        "mlflow": MLflowResource(factory=factory, ui_url=_env("MLFLOW_UI_URL", "http://127.0.0.1:5000")),
+        "mlflow": MLflowResource(
+            factory=factory,
+            tracking_uri=_env("MLFLOW_TRACKING_URI", ""),
+            ui_url=_env("MLFLOW_UI_URL", "http://127.0.0.1:5000"),
+        ),
         "io_manager": StorageIOManager(),
         "dbt": dbt_resource(),
     },

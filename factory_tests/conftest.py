@@ -1,7 +1,15 @@
-"""Shared fixtures: the hotel spec and its real data, loaded once per session."""
+"""Shared fixtures: the hotel spec and its real data, loaded once per session; a real S3
+API (moto_server) on a free port of 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,3 +39,66 @@ class Planted:
 
     def __reduce__(self):
         return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+BUCKET = "factory-test"
+MOTO = Path(sys.executable).parent / "moto_server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float = 20) -> None:
+    """Until something listens on 127.0.0.1:port; fails when `proc` dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{what} did not start on port {port}") from None
+            time.sleep(0.1)
+
+
+@contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables, and put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A real S3 API on a free port with the bucket BUCKET; the standard AWS variables point at it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    aws = dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=endpoint)
+    try:
+        with environment(**aws, AWS_DEFAULT_REGION=None, AWS_REGION=None):
+            wait_for_port(port, proc, "moto_server")
+            import s3fs
+
+            s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, use_listings_cache=False).mkdir(BUCKET)
+            yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

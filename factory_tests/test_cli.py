@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 FACTORY = str(Path(sys.executable).parent / "factory")
@@ -51,6 +52,29 @@ def test_a_batch_id_that_would_leave_the_root_is_refused_in_one_line(tmp_path):
     retracted = _run(["retract", "2016-10", "--reason", "wrong export", *spec], tmp_path)
     assert retracted.returncode == 0 and "retracted from" in retracted.stdout and "wrong export" in retracted.stdout
     assert (root / "landing" / "2016-10.csv").read_bytes() == batch.read_bytes()  # the bytes stay
+
+
+def test_a_users_dagster_home_and_its_dagster_yaml_are_respected(tmp_path):
+    """An ops team's instance (PostgreSQL, a run queue) is never replaced by the CLI's own."""
+    own = tmp_path / "instance"
+    own.mkdir()
+    (own / "dagster.yaml").write_text(mine := "telemetry:\n  enabled: false\n# the ops team's instance\n")
+    env = {"DAGSTER_HOME": str(own)}
+    out = subprocess.run(
+        [FACTORY, "ledger", "--root", str(tmp_path / "root")],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("FACTORY_", "DAGSTER_"))}, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (own / "dagster.yaml").read_text() == mine
+    assert not (tmp_path / "root" / "dagster").exists(), "no instance of its own beside the user's"
+    # without DAGSTER_HOME the CLI prepares its own, with the pool limit that keeps one loop at a time
+    assert _run(["ledger", "--root", str(tmp_path / "root")], tmp_path).returncode == 0
+    written = yaml.safe_load((tmp_path / "root" / "dagster" / "dagster.yaml").read_text())
+    assert written["concurrency"]["pools"] == {"granularity": "run", "default_limit": 1}
 
 
 @pytest.mark.slow

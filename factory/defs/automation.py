@@ -10,6 +10,8 @@
 - <period>_regeneration (hourly, daily, weekly, monthly, quarterly: the spec's batch period):
   once per period, regenerate for the newest validated batch that has not been regenerated
   yet, so the loop turns even when drift stays low.
+- warehouse_sensor: after each promotion decision (every finished cycle), rebuild the
+  dbt warehouse, so a deployed warehouse is never older than the last cycle.
 """
 
 import json
@@ -24,6 +26,7 @@ from factory.defs.jobs import ingest_job, regeneration_job
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource
 from factory.defs.runner import REGENERATING, WAITING
+from factory.defs.warehouse import warehouse_job
 
 
 @dg.sensor(
@@ -163,3 +166,16 @@ def regeneration_schedule(period: str) -> dg.ScheduleDefinition:
         return dg.RunRequest(run_key=f"scheduled-{newest}", partition_key=newest, tags={"factory/trigger": "schedule"})
 
     return _schedule
+
+
+@dg.asset_sensor(
+    asset_key=promotion.key,
+    job=warehouse_job,
+    minimum_interval_seconds=30,
+    description="Rebuilds the dbt warehouse after each promotion decision, i.e. after every finished cycle (several "
+    "between two ticks make one rebuild), so its marts are never older than the last cycle. The cursor is the last "
+    "promotion materialisation seen.",
+)
+def warehouse_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> dg.RunRequest:
+    batch_id = asset_event.asset_materialization.partition
+    return dg.RunRequest(tags={"factory/trigger": "promotion", "factory/batch": batch_id or ""})

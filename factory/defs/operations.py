@@ -15,6 +15,7 @@ from pydantic import Field
 from factory.core.base.rounding import rounded
 from factory.core.base.types import DriftReport
 from factory.defs.assets.ingest import drift_report
+from factory.defs.assets.tables import CHAMPION_POOL
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
 
@@ -37,7 +38,8 @@ class RollbackConfig(dg.Config):
 
 
 @dg.op(
-    description="Point the MLflow alias `champion` at the chosen version and record a manual promotion in the ledger."
+    pool=CHAMPION_POOL,
+    description="Point the MLflow alias `champion` at the chosen version and record a manual promotion in the ledger.",
 )
 def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, mlflow: MLflowResource) -> None:
     registry = mlflow.registry
@@ -47,7 +49,8 @@ def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, mlflo
 
 
 @dg.op(
-    description="Point the MLflow alias `champion` back at an earlier champion and record the rollback in the ledger."
+    pool=CHAMPION_POOL,
+    description="Point the MLflow alias `champion` back at an earlier champion and record the rollback in the ledger.",
 )
 def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig, mlflow: MLflowResource) -> None:
     registry = mlflow.registry

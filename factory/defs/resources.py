@@ -1,7 +1,7 @@
 """Resources: where the factory keeps its state, its MLflow store, and an IO manager over the root.
 
 factory/definitions.py configures them from the environment with dg.EnvVar (FACTORY_ROOT,
-FACTORY_HOME, FACTORY_SPEC, MLFLOW_UI_URL); the defaults here are the documented ones for an
+FACTORY_HOME, FACTORY_SPEC, MLFLOW_TRACKING_URI, MLFLOW_UI_URL); the defaults here are the documented ones for an
 unset variable: root `.factory`, home the root when it is local (else `.factory`), spec
 specs/hotel.yaml, MLflow UI http://127.0.0.1:5000.
 """
@@ -71,7 +71,8 @@ class MLflowResource(dg.ConfigurableResource):
 
     factory: FactoryResource
     tracking_uri: str = Field(
-        default="", description="MLflow tracking and registry URI; empty: sqlite:///<home>/mlflow.db."
+        default="",
+        description="MLflow tracking URI; empty: MLFLOW_TRACKING_URI, else the embedded sqlite:///<home>/mlflow.db.",
     )
     model_name: str = Field(default="", description="The registered model; empty: factory-<spec name>.")
     ui_url: str = Field(default="http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links.")
@@ -79,11 +80,9 @@ class MLflowResource(dg.ConfigurableResource):
     @property
     def registry(self) -> Registry:
         registry = Registry.at(self.factory.local_home, self.factory.plane)
-        return dataclasses.replace(
-            registry,
-            tracking_uri=self.tracking_uri or registry.tracking_uri,
-            model_name=self.model_name or registry.model_name,
-        )
+        if self.tracking_uri and self.tracking_uri != registry.tracking_uri:  # that store decides where artifacts go
+            registry = dataclasses.replace(registry, tracking_uri=self.tracking_uri, artifact_root="")
+        return dataclasses.replace(registry, model_name=self.model_name or registry.model_name)
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{self.registry.experiment_id()}/runs/{run_id}"

@@ -155,3 +155,29 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_mlflow_variables_win_over_the_embedded_store(tmp_path, monkeypatch, small_spec):
+    plane = DataPlane(Storage(str(tmp_path / "root")), small_spec)
+    embedded = Registry.at(tmp_path / "home", plane)
+    assert embedded.tracking_uri == f"sqlite:///{(tmp_path / 'home' / 'mlflow.db').resolve()}"
+    assert embedded.artifact_root == str((tmp_path / "home" / "mlartifacts").resolve())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "http://registry.internal:5000")
+    served = Registry.at(tmp_path / "other-home", plane)
+    assert (served.tracking_uri, served.registry_uri) == (
+        "http://mlflow.internal:5000",
+        "http://registry.internal:5000",
+    )
+    assert served.artifact_root == "", "the server decides where artefacts go (--artifacts-destination)"
+    assert not (tmp_path / "other-home").exists(), "nothing of the embedded store is created"
+
+
+def test_using_one_embedded_store_does_not_choose_the_next(tmp_path, monkeypatch, small_spec):
+    """MLflow copies the URIs it is given into its own variables: they must not pass for the user's."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    plane = DataPlane(Storage(str(tmp_path / "root")), small_spec)
+    Registry.at(tmp_path / "first", plane).experiment_id()
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert Registry.at(tmp_path / "second", plane).tracking_uri.endswith("/second/mlflow.db")

@@ -165,3 +165,20 @@ def test_sensor_and_schedule_never_start_a_second_regeneration_for_a_batch(facto
     result = _evaluate(factory, instance)
     assert result.run_requests == [] and "already regenerated" in result.skip_reason.skip_message
     assert isinstance(regeneration_schedule(factory.spec.period)(context), dg.SkipReason)
+
+
+def test_warehouse_sensor_rebuilds_after_each_promotion_once(instance):
+    from factory.defs.automation import warehouse_sensor
+
+    def requests(context):
+        return [r for r in warehouse_sensor(context) if isinstance(r, dg.RunRequest)]
+
+    assert requests(dg.build_sensor_context(instance=instance)) == [], "no cycle finished yet"
+    instance.add_dynamic_partitions(batches.name, ["2016-07", "2016-08"])
+    for batch_id in ("2016-07", "2016-08"):  # two cycles finish between two ticks: one rebuild
+        instance.report_runless_asset_event(dg.AssetMaterialization("promotion", partition=batch_id))
+    context = dg.build_sensor_context(instance=instance)
+    (request,) = requests(context)
+    assert request.tags["factory/batch"] == "2016-08"
+    assert warehouse_sensor.job_name == "warehouse_job"
+    assert requests(dg.build_sensor_context(instance=instance, cursor=context.cursor)) == [], "nothing new"

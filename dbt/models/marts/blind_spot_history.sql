@@ -15,7 +15,7 @@ promotions as (
 per_spot as (
     select
         blind_spot_id,
-        arg_max(predicate, batch_id) as predicate,
+        (array_agg(predicate order by batch_id desc))[1] as predicate,  -- the latest wording (DuckDB and PostgreSQL)
         min(batch_id) as first_batch,
         max(batch_id) as last_batch,
         count(distinct batch_id) as batches_found,

@@ -27,5 +27,9 @@ joined as (
 
 select
     *,
-    case when real_rows + accepted_rows > 0 then accepted_rows * 1.0 / (real_rows + accepted_rows) else 0.0 end as synthetic_share
+    -- double precision on both engines (PostgreSQL would keep `* 1.0` as a 20-digit numeric)
+    case
+        when real_rows + accepted_rows > 0 then cast(accepted_rows as double precision) / (real_rows + accepted_rows)
+        else cast(0 as double precision)
+    end as synthetic_share
 from joined

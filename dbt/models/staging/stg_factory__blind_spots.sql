@@ -5,10 +5,10 @@ select
     cast(kind as varchar) as slice_kind,
     cast(support as bigint) as support_rows,
     cast(errors as bigint) as error_rows,
-    cast(error_rate as double) as error_rate,
-    cast(error_low as double) as error_rate_low,
-    cast(error_high as double) as error_rate_high,
-    cast(overall_error as double) as overall_error_rate,
-    cast(lift as double) as lift,
-    cast(p_value as double) as p_value
+    cast(error_rate as double precision) as error_rate,
+    cast(error_low as double precision) as error_rate_low,
+    cast(error_high as double precision) as error_rate_high,
+    cast(overall_error as double precision) as overall_error_rate,
+    cast(lift as double precision) as lift,
+    cast(p_value as double precision) as p_value
 from {{ source('factory', 'blind_spots') }}

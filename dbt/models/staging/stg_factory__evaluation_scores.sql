@@ -4,10 +4,10 @@ select
     cast(role as varchar) as model_role,
     cast(model_version as varchar) as model_version,
     cast("rows" as bigint) as scored_rows,
-    cast(auc as double) as roc_auc,
-    cast(f1 as double) as f1,
-    cast(recall as double) as recall,
+    cast(auc as double precision) as roc_auc,
+    cast(f1 as double precision) as f1,
+    cast(recall as double precision) as recall,
     cast(bs_rows as bigint) as blind_spot_rows,
-    cast(bs_auc as double) as blind_spot_roc_auc,
-    cast(bs_f1 as double) as blind_spot_f1
+    cast(bs_auc as double precision) as blind_spot_roc_auc,
+    cast(bs_f1 as double precision) as blind_spot_f1
 from {{ source('factory', 'evaluation_scores') }}

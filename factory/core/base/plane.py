@@ -15,7 +15,7 @@ evaluation/<batch>.json          gate and backtest scores (+ .parquet tidy, .bas
 judge/<batch>.json               the cycle's verdict: what the gate said and did, what the next batch showed
 generators/<key>.*               fitted generators and generator choices, by content hash
 reports/flywheel/cycles/<batch>.json   one record per cycle, for the flywheel report
-registry/ledger.parquet          every move of the champion alias
+registry/ledger/<time>-<id>.parquet   every move of the champion alias, one immutable object each
 assets/<asset>/<partition>.*     Dagster asset values
 
 This module is the only place that knows these keys: every other module asks it.
@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
+import uuid
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -337,16 +339,45 @@ class DataPlane:
 
     # -- the promotion ledger ------------------------------------------------------------
     def ledger(self) -> pd.DataFrame:
-        """Every move of the `champion` alias, oldest first."""
-        if not self.storage.exists(LEDGER):
+        """Every move of the `champion` alias, oldest first (one object per move, named in time order)."""
+        frames = [self.storage.read_parquet(k) for k in self.storage.list(LEDGER) if k.endswith(".parquet")]
+        if not frames:
             return pd.DataFrame(columns=["time", "batch_id", "version", "previous", "action", "reason"])
-        return self.storage.read_parquet(LEDGER)
+        return pd.concat(frames, ignore_index=True)
 
-    def append_ledger(self, entry: dict) -> None:
-        self.storage.write_parquet(LEDGER, pd.concat([self.ledger(), pd.DataFrame([entry])], ignore_index=True))
+    def append_ledger(self, entry: dict) -> str:
+        """One new object per move, never a rewrite: two writers can never lose each other's row."""
+        key = f"{LEDGER}/{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        return self.storage.write_parquet(key, pd.DataFrame([entry]))
+
+    # -- the warehouse's sources ----------------------------------------------------------
+    def warehouse_tables(self) -> dict[str, pd.DataFrame]:
+        """The loop's tables as dbt's sources read them (dbt/models/staging/_factory__sources.yml
+        globs the same files on DuckDB), for a warehouse that cannot read the root itself:
+        one frame per source, nested JSON values kept as JSON text."""
+        tables = {name: self._gathered(prefix, suffix) for name, (prefix, suffix) in WAREHOUSE_SOURCES.items()}
+        return {**tables, "ledger": self.ledger()}
+
+    def _gathered(self, prefix: str, suffix: str) -> pd.DataFrame:
+        keys = [k for k in self.storage.list(prefix) if k.endswith(suffix)]
+        if suffix == ".json":
+            records = [self.storage.read_json(k) for k in keys]
+            return pd.DataFrame([{k: _flat(v) for k, v in r.items()} for r in records])
+        return pd.concat([self.storage.read_parquet(k) for k in keys], ignore_index=True) if keys else pd.DataFrame()
 
 
-LEDGER = "registry/ledger.parquet"
+def _flat(value):
+    return json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+
+
+LEDGER = "registry/ledger"
+WAREHOUSE_SOURCES = {  # dbt source -> (folder under the root, file suffix); the ledger is ledger()
+    "drift_columns": ("reports/drift", ".parquet"),
+    "blind_spots": ("blind_spots", ".parquet"),
+    "evaluation_scores": ("evaluation", ".parquet"),
+    "synthetic_gates": ("reports/synthetic_validation", ".json"),
+    "ingest_gates": ("reports/validation", ".json"),
+}
 
 
 def asset_value_key(asset: str, partition: str | None, suffix: str) -> str:

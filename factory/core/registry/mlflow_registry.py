@@ -6,7 +6,12 @@ aliases (`champion`, `challenger`) say which version serves, and a promotion led
 answer means no champion, and only while the ledger agrees; a locked, unreachable or
 missing store raises RegistryUnavailable, so the step fails loudly and Dagster retries it
 instead of training and promoting a new first model. Alias moves are serialised by a lock
-under FACTORY_HOME, and a move the ledger could not record is undone."""
+under FACTORY_HOME (on one machine; across machines by the Dagster pool 'champion'), and a
+move the ledger could not record is undone.
+
+The store follows MLflow's own variables: MLFLOW_TRACKING_URI (e.g. a tracking server,
+http://mlflow:5000) and MLFLOW_REGISTRY_URI win; without them the embedded store is
+sqlite:///<home>/mlflow.db with artifacts under <home>/mlartifacts."""
 
 from __future__ import annotations
 
@@ -54,21 +59,28 @@ def pip_requirements(modules: tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Registry:
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str  # empty: the tracking store decides (a server's --artifacts-destination)
     model_name: str
     plane: DataPlane
-    lock: str = ""  # a local file serialising alias moves (empty: not serialised)
+    lock: str = ""  # a local file serialising alias moves (empty: not serialised here; the Dagster pool does)
+    registry_uri: str = ""  # empty: the tracking URI
 
     @classmethod
     def at(cls, home: str | Path, plane: DataPlane) -> "Registry":
+        """MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI when set, else the embedded store under `home`."""
+        name = f"factory-{plane.spec.name}"
+        registry_uri = os.environ.get("MLFLOW_REGISTRY_URI", "")
+        if tracking := os.environ.get("MLFLOW_TRACKING_URI"):
+            return cls(tracking, "", name, plane, "", registry_uri)
         home = Path(home).resolve()
         home.mkdir(parents=True, exist_ok=True)
         return cls(
             f"sqlite:///{home / 'mlflow.db'}",
             str(home / "mlartifacts"),
-            f"factory-{plane.spec.name}",
+            name,
             plane,
             str(home / "registry.lock"),
+            registry_uri,
         )
 
     def _unavailable(self, doing: str, exc: Exception) -> RegistryUnavailable:
@@ -83,16 +95,26 @@ class Registry:
         for name in ("mlflow", "alembic"):  # migrations and MLflow notices are noise here
             logging.getLogger(name).setLevel(logging.ERROR)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        registry_uri = self.registry_uri or self.tracking_uri
+        # MLflow copies the URIs it is given into MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI, which
+        # `at` reads as the user's choice: put back what the user had (MLflow keeps its own copy).
+        saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
         mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        return MlflowClient(self.tracking_uri, self.tracking_uri)
+        mlflow.set_registry_uri(registry_uri)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        return MlflowClient(self.tracking_uri, registry_uri)
 
     def experiment_id(self) -> str:
         client = self._client()
         exp = client.get_experiment_by_name(self.model_name)
         if exp is not None:
             return exp.experiment_id
-        return client.create_experiment(self.model_name, artifact_location=Path(self.artifact_root).as_uri())
+        location = Path(self.artifact_root).as_uri() if self.artifact_root else None
+        return client.create_experiment(self.model_name, artifact_location=location)
 
     def log_model_run(
         self,

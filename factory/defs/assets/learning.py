@@ -16,7 +16,7 @@ from factory.core.flywheel.retraining import (
     run_baselines,
     train_challenger,
 )
-from factory.defs.assets.tables import LOOP, RETRY, figures, frame_metadata, table
+from factory.defs.assets.tables import CHAMPION_POOL, LOOP, RETRY, figures, frame_metadata, table
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
 
@@ -27,6 +27,7 @@ BACKTEST = [*AUC, "bs_f1", "bs_f1_low", "bs_f1_high"]  # evaluation's scalars, f
 
 @dg.asset(
     group_name=LOOP,
+    pool=CHAMPION_POOL,
     partitions_def=batches,
     kinds={"python", "mlflow"},
     retry_policy=RETRY,
@@ -59,6 +60,7 @@ def challenger(
 
 @dg.asset(
     group_name=LOOP,
+    pool=CHAMPION_POOL,
     partitions_def=batches,
     kinds={"pandas", "mlflow"},
     retry_policy=RETRY,
@@ -150,6 +152,7 @@ def baselines(
 
 @dg.asset(
     group_name=LOOP,
+    pool=CHAMPION_POOL,
     partitions_def=batches,
     deps=[baselines],
     kinds={"mlflow"},

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from factory.core.flywheel.retraining import train_initial_champion
-from factory.defs.assets.tables import RETRY, figures, frame_metadata
+from factory.defs.assets.tables import CHAMPION_POOL, RETRY, figures, frame_metadata
 from factory.defs.resources import FactoryResource, MLflowResource
 
 
@@ -34,6 +34,7 @@ def reference_snapshot(factory: FactoryResource) -> dg.MaterializeResult:
 @dg.asset(
     group_name="reference",
     deps=[reference_snapshot],
+    pool=CHAMPION_POOL,
     kinds={"python", "mlflow"},
     retry_policy=RETRY,
     description="The first champion, trained on the reference period; promoted without a baseline. A no-op once a "

@@ -1,4 +1,4 @@
-"""What the asset modules share: the group, the retry policy, and metadata in Dagster's own
+"""What the asset modules share: the group, the champion pool, the retry policy, and metadata in Dagster's own
 table types (the UI sorts and types them; markdown tables it can only print)."""
 
 import dagster as dg
@@ -8,6 +8,10 @@ from factory.core.base.rounding import rounded_row
 from factory.core.base.types import plain
 
 LOOP = "flywheel"  # the group of the per-batch assets in the UI
+# Every step that reads or moves the MLflow alias `champion` is in this pool. The instance limits it to one
+# run at a time (dagster.yaml: concurrency.pools granularity run, default_limit 1), so the drift sensor, the
+# schedule and a backfill never race on the alias or the ledger: a second loop run waits in the queue.
+CHAMPION_POOL = "champion"
 # MLflow's SQLite store and S3 drop a connection now and then: try again, a little later each time
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 _TYPES = ((bool, "bool"), (int, "int"), ((int, float), "float"))
