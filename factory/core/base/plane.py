@@ -102,10 +102,7 @@ class DataPlane:
 
     def landed_key(self, batch_id: str) -> str | None:
         check_batch_id(batch_id, self.spec.period)
-        for fmt in FORMATS:
-            if self.storage.exists(f"landing/{batch_id}.{fmt}"):
-                return f"landing/{batch_id}.{fmt}"
-        return None
+        return next((k for fmt in FORMATS if self.storage.exists(k := f"landing/{batch_id}.{fmt}")), None)
 
     def landed_batches(self) -> list[str]:
         """Every landed batch id; a file under landing/ whose name is no batch id is ignored."""
