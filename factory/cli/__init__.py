@@ -187,7 +187,3 @@ def main(argv: list[str] | None = None) -> int:
     except FactoryError as exc:
         print(f"factory: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
