@@ -4,6 +4,8 @@ SQLite store, and a factory bootstrapped on them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -74,9 +76,21 @@ def resources(factory) -> dict:
     return resources_of(factory)
 
 
+@contextmanager
+def temporary_instance() -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance without a definitions-state storage: Dagster's test
+    instances can share one storage object that stays registered to an earlier, collected
+    instance, and the next definitions load then fails ("undefined DagsterInstance weakref",
+    seen when test_automation ran before test_loop). The loop uses no state-backed definitions."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with dg.instance_for_test() as inst, set_defs_state_storage(None):
+        yield inst
+
+
 @pytest.fixture
 def instance():
-    with dg.instance_for_test() as inst:
+    with temporary_instance() as inst:
         yield inst
 
 

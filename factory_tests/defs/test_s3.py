@@ -22,7 +22,7 @@ from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
 from factory_tests.conftest import BUCKET
-from factory_tests.defs.conftest import batch_frame, production_batches
+from factory_tests.defs.conftest import batch_frame, production_batches, temporary_instance
 
 pytestmark = pytest.mark.slow  # each test materialises a cycle or more
 
@@ -143,7 +143,7 @@ def test_one_cycle_with_the_root_on_s3(s3_endpoint, tmp_path, small_spec_path, s
         "io_manager": StorageIOManager(root=factory.root),
     }
     batch_id = production_batches(small_dataset)[0]
-    with dg.instance_for_test() as instance:
+    with temporary_instance() as instance:
         assert dg.materialize(reference_assets, resources=resources, instance=instance).success
         factory.plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
         instance.add_dynamic_partitions(batches.name, [batch_id])

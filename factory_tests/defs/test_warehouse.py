@@ -14,7 +14,7 @@ from factory.defs.io import StorageIOManager
 from factory.defs.partitions import batches
 from factory.defs.resources import FactoryResource, MLflowResource
 from factory.defs.warehouse import dbt_resource, warehouse
-from factory_tests.defs.conftest import batch_frame, production_batches
+from factory_tests.defs.conftest import batch_frame, production_batches, temporary_instance
 
 pytestmark = pytest.mark.slow  # each test materialises a cycle or more
 
@@ -31,7 +31,7 @@ def cycled(tmp_path_factory, small_spec_path, small_dataset):
         "dbt": dbt_resource(),
     }
     batch_id = production_batches(small_dataset)[0]
-    with dg.instance_for_test() as instance:
+    with temporary_instance() as instance:
         assert dg.materialize(reference_assets, resources=resources, instance=instance).success
         factory.plane.land_frame(batch_id, batch_frame(small_dataset, batch_id))
         instance.add_dynamic_partitions(batches.name, [batch_id])
