@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import dagster as dg
-from reliability_cases import CASES, World, encode
+from reliability_cases import CASES, World, encode, sep_of
 from reliability_faults import FAULTS
 from reliability_setup import Context, Result, bootstrap, ingest_job_for, moto
 
@@ -90,7 +90,7 @@ def batch_cases(
     results = []
     free = later[-6:]  # left for the faults
     for batch_id in [before] + (later[3:-6] if clean_all else []):  # clean batches: no false rejects
-        plane.land(batch_id, *encode(rows[batch_id], fmt))
+        plane.land(batch_id, *encode(rows[batch_id], fmt, sep_of(plane.spec)))
         run = run_batch(instance, job, plane, batch_id, QUIET)
         results.append(
             Result(f"clean {batch_id}", "clean", "pass", outcome_of(run), judge("pass", outcome_of(run)), run.summary)

@@ -42,16 +42,21 @@ class Case:
     formats: tuple[str, ...] = ("csv", "parquet")
 
 
-def encode(df: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
+def sep_of(spec: DatasetSpec) -> str:
+    """The separator the spec reads CSV files with (bank: ';')."""
+    return spec.source.options.get("sep", ",")
+
+
+def encode(df: pd.DataFrame, fmt: str, sep: str = ",") -> tuple[bytes, str]:
     if fmt == "parquet":
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         return buf.getvalue(), fmt
-    return df.to_csv(index=False).encode(), "csv"
+    return df.to_csv(index=False, sep=sep).encode(), "csv"
 
 
 def _frame(change: Callable[[World, pd.DataFrame], pd.DataFrame]) -> Callable[[World, str], tuple[bytes, str]]:
-    return lambda w, fmt: encode(change(w, w.clean.copy()), fmt)
+    return lambda w, fmt: encode(change(w, w.clean.copy()), fmt, sep_of(w.spec))
 
 
 def _num(w: World) -> str:
@@ -83,8 +88,13 @@ def _csv(text: Callable[[World], bytes]) -> Callable[[World, str], tuple[bytes, 
     return lambda w, fmt: (text(w), "csv")
 
 
+def _other_csv(w: World) -> str:
+    """The clean batch written with the separator the spec does not read."""
+    return w.clean.to_csv(index=False, sep="," if sep_of(w.spec) == ";" else ";")
+
+
 def _clean_csv(w: World) -> str:
-    return w.clean.to_csv(index=False)
+    return w.clean.to_csv(index=False, sep=sep_of(w.spec))
 
 
 def _truncated(w: World, fmt: str) -> tuple[bytes, str]:
@@ -94,7 +104,7 @@ def _truncated(w: World, fmt: str) -> tuple[bytes, str]:
 
 def _too_large(w: World, fmt: str) -> tuple[bytes, str]:
     copies = w.max_rows // len(w.clean) + 2
-    return encode(pd.concat([w.clean] * copies, ignore_index=True), fmt)
+    return encode(pd.concat([w.clean] * copies, ignore_index=True), fmt, sep_of(w.spec))
 
 
 def _bomb(w: World, fmt: str) -> tuple[bytes, str]:
@@ -168,10 +178,10 @@ CASES: list[Case] = [
         "reject",
         lambda w, fmt: (b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"0" * 64 + b"\nsize 1234\n", fmt),
     ),
-    Case("wrong_delimiter", "file", "reject", _csv(lambda w: w.clean.to_csv(index=False, sep=";").encode()), ("csv",)),
+    Case("wrong_delimiter", "file", "reject", _csv(lambda w: _other_csv(w).encode()), ("csv",)),
     Case("utf16_encoding", "file", "reject", _csv(lambda w: _clean_csv(w).encode("utf-16")), ("csv",)),
     Case("utf8_bom", "file", "pass", _csv(lambda w: _clean_csv(w).encode("utf-8-sig")), ("csv",)),
-    Case("header_only", "file", "reject", lambda w, fmt: encode(w.clean.head(0), fmt)),
+    Case("header_only", "file", "reject", lambda w, fmt: encode(w.clean.head(0), fmt, sep_of(w.spec))),
     Case(
         "repeated_header",
         "file",
@@ -194,7 +204,7 @@ CASES: list[Case] = [
         "row_with_extra_fields",
         "file",
         "reject",
-        _csv(lambda w: (_clean_csv(w) + ",".join(["1"] * (len(w.clean.columns) + 3)) + "\n").encode()),
+        _csv(lambda w: (_clean_csv(w) + sep_of(w.spec).join(["1"] * (len(w.clean.columns) + 3)) + "\n").encode()),
         ("csv",),
     ),
     # -- schema -------------------------------------------------------------------------------
@@ -253,8 +263,8 @@ CASES: list[Case] = [
     # -- dataset ------------------------------------------------------------------------------
     Case("five_rows", "dataset", "hold", _frame(lambda w, df: df.head(5))),
     Case("row_count_far_above", "dataset", "flag", _frame(lambda w, df: _many(w, df))),
-    Case("same_bytes_under_another_id", "dataset", "reject", lambda w, fmt: encode(w.before, fmt)),
-    Case("out_of_order_batch_id", "dataset", "hold", lambda w, fmt: encode(w.older, fmt)),
+    Case("same_bytes_under_another_id", "dataset", "reject", lambda w, fmt: encode(w.before, fmt, sep_of(w.spec))),
+    Case("out_of_order_batch_id", "dataset", "hold", lambda w, fmt: encode(w.older, fmt, sep_of(w.spec))),
     Case("drift_above_threshold", "dataset", "pass", _frame(_drifted)),
-    Case("clean", "dataset", "pass", lambda w, fmt: encode(w.clean, fmt)),
+    Case("clean", "dataset", "pass", lambda w, fmt: encode(w.clean, fmt, sep_of(w.spec))),
 ]
