@@ -3,18 +3,16 @@ API (moto_server) on a free port of 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from factory.core.base.dataset import load_dataset
+from factory.core.base.environment import environment
 from factory.core.base.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,25 +60,6 @@ def wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float =
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"{what} did not start on port {port}") from None
             time.sleep(0.1)
-
-
-@contextmanager
-def environment(**values: str | None) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables, and put back what was there."""
-    saved = {k: os.environ.get(k) for k in values}
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from factory.core.base.environment import environment
 from factory.defs.resources import FactoryResource
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -54,17 +55,8 @@ def _dbt_env(factory: FactoryResource) -> Iterator[None]:
     """dbt reads the root and the DuckDB location from the environment; make them absolute."""
     home = Path(factory.local_home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    values = {"FACTORY_ROOT": factory.plane.storage.uri("").rstrip("/"), "FACTORY_HOME": str(home)}
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
+    with environment(FACTORY_ROOT=factory.plane.storage.uri("").rstrip("/"), FACTORY_HOME=str(home)):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def dbt_target() -> str:

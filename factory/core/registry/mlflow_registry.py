@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 import factory
+from factory.core.base.environment import environment
 from factory.core.base.errors import RegistryError, RegistryUnavailable
 from factory.core.base.plane import DataPlane
 from factory.core.learn.model import Classifier
@@ -98,14 +99,10 @@ class Registry:
         registry_uri = self.registry_uri or self.tracking_uri
         # MLflow copies the URIs it is given into MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI, which
         # `at` reads as the user's choice: put back what the user had (MLflow keeps its own copy).
-        saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(registry_uri)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        uris = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        with environment(**uris):
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(registry_uri)
         return MlflowClient(self.tracking_uri, registry_uri)
 
     def experiment_id(self) -> str:
