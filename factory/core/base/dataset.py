@@ -127,17 +127,25 @@ def sample_rows(df: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
 def exact_copies(rows: pd.DataFrame, others: pd.DataFrame, columns: list[str]) -> pd.Series:
     """True for rows whose `columns` equal some row of `others` exactly (a synthetic row
     copying a real one; a judged row copying a training row)."""
-    seen = set(row_keys(others, columns))
-    return pd.Series([k in seen for k in row_keys(rows, columns)], index=rows.index)
+    numeric = {c for c in columns if _is_number(rows[c]) and _is_number(others[c])}
+    return pd.Series(np.isin(row_keys(rows, columns, numeric), row_keys(others, columns, numeric)), index=rows.index)
 
 
-def row_keys(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+
+
+def row_keys(df: pd.DataFrame, columns: list[str], numeric: set[str] | None = None) -> np.ndarray:
     """A hash per row that ignores the dtype (the generator emits int 2 where real rows
-    hold float 2.0) and the kind of missing value (NaN or None)."""
+    hold float 2.0) and the kind of missing value (NaN or None). `numeric` columns (default:
+    those of a numeric dtype) hash as floats, the rest as text: formatting every float as
+    text took most of the synthetic gate's copy checks."""
+    numeric = {c for c in columns if _is_number(df[c])} if numeric is None else numeric
     parts = {}
     for col in columns:
         values = df[col]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            values = values.astype(float)
-        parts[col] = values.astype(str).where(values.notna(), "<NA>")
+        if col in numeric:
+            parts[col] = values.astype(float) + 0.0  # -0.0 and 0.0 alike; NaN for every missing value
+        else:
+            parts[col] = values.astype(str).where(values.notna(), "<NA>")
     return pd.util.hash_pandas_object(pd.DataFrame(parts, index=df.index), index=False).to_numpy()

@@ -37,7 +37,7 @@ from factory.core.gate.privacy import (
     run_attacks,
 )
 from factory.core.measure.labelgaps import (
-    label_fidelity_gaps,
+    gap_summary,
     label_gap_table,
     plan_weights,
 )
@@ -236,8 +236,8 @@ def slice_metrics(
     r, s = sample_rows(real, rows, seed), sample_rows(synthetic, rows, seed)
     q, shapes, pairs = quality_scores(r, s, spec) if full else (None, None, None)
     w = r[WEIGHT].to_numpy() if WEIGHT in r.columns else None
-    gaps = label_fidelity_gaps(r, s, spec, min_rows=g.min_slice_rows, weights=w)
     table = label_gap_table(r, s, spec, g.min_slice_rows, weights=w)
+    gaps = gap_summary(table, min_synthetic=g.min_slice_rows)
     worst = table.loc[table["low"].idxmax()] if len(table) else None
     out = dict(
         base,

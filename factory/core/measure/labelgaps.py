@@ -54,39 +54,33 @@ def label_gap_table(
     the real side's effective sample size (Kish), the gap and its lower 95% bound."""
     w = np.ones(len(real)) if weights is None else np.asarray(weights, dtype=float)
     y_real = real[spec.target].astype(float).to_numpy()
+    y_syn = synthetic[spec.target].astype(float).to_numpy()
+    text = lambda values: values.astype(str).where(values.notna(), "<NA>").to_numpy()  # noqa: E731
     out = []
     for col in spec.categorical:
         if col not in real.columns or col not in synthetic.columns:
             continue
-        key_r = real[col].astype(str).where(real[col].notna(), "<NA>").to_numpy()
-        r = (
-            pd.DataFrame({"k": key_r, "w": w, "wy": w * y_real, "w2": w * w})
-            .groupby("k")
-            .agg(w=("w", "sum"), wy=("wy", "sum"), w2=("w2", "sum"), size_r=("w", "size"))
-        )
-        s = (
-            synthetic[spec.target]
-            .astype(float)
-            .groupby(synthetic[col].astype(str).where(synthetic[col].notna(), "<NA>").to_numpy())
-            .agg(["mean", "size"])
-        )
-        both = r.join(s.rename(columns={"mean": "p_syn", "size": "size_s"}), how="inner")
-        both = both[(both["size_r"] >= min_rows) & (both["size_s"] >= max(min_synthetic, 1)) & (both["w"] > 0)]
-        if both.empty:
+        codes, values = pd.factorize(np.concatenate([text(real[col]), text(synthetic[col])]), sort=True)
+        r, s, k = codes[: len(real)], codes[len(real) :], len(values)
+        w_sum, wy, w2 = (np.bincount(r, weights=x, minlength=k) for x in (w, w * y_real, w * w))
+        size_r, size_s = np.bincount(r, minlength=k), np.bincount(s, minlength=k)
+        keep = (size_r >= min_rows) & (size_s >= max(min_synthetic, 1)) & (w_sum > 0)
+        if not keep.any():
             continue
-        p_real, n_eff = both["wy"] / both["w"], both["w"] ** 2 / both["w2"]
-        se = np.sqrt(p_real * (1 - p_real) / n_eff + both["p_syn"] * (1 - both["p_syn"]) / both["size_s"])
-        gap = (p_real - both["p_syn"]).abs()
+        p_syn = np.bincount(s, weights=y_syn, minlength=k)[keep] / size_s[keep]
+        p_real, n_eff = wy[keep] / w_sum[keep], w_sum[keep] ** 2 / w2[keep]
+        se = np.sqrt(p_real * (1 - p_real) / n_eff + p_syn * (1 - p_syn) / size_s[keep])
+        gap = np.abs(p_real - p_syn)
         out.append(
             pd.DataFrame(
                 {
-                    "value": [f"{col}={v}" for v in both.index],
-                    "p_real": p_real.to_numpy(),
-                    "n_real": n_eff.to_numpy(),
-                    "p_syn": both["p_syn"].to_numpy(),
-                    "n_syn": both["size_s"].to_numpy(),
-                    "gap": gap.to_numpy(),
-                    "low": (gap - 1.96 * se).to_numpy(),
+                    "value": [f"{col}={v}" for v in values[keep]],
+                    "p_real": p_real,
+                    "n_real": n_eff,
+                    "p_syn": p_syn,
+                    "n_syn": size_s[keep],
+                    "gap": gap,
+                    "low": gap - 1.96 * se,
                 }
             )
         )
@@ -107,7 +101,13 @@ def label_fidelity_gaps(
     mean are None when no value qualifies."""
     if real.empty or synthetic.empty:
         return {"max": None, "mean": None, "per_value": {}}
-    table = label_gap_table(real, synthetic, spec, min_rows, min_synthetic=min_rows, weights=weights)
+    return gap_summary(label_gap_table(real, synthetic, spec, min_rows, min_synthetic=min_rows, weights=weights))
+
+
+def gap_summary(table: pd.DataFrame, min_synthetic: int = 0) -> dict:
+    """{"max", "mean", "per_value"} of a label_gap_table over the values with at least
+    `min_synthetic` synthetic rows (one table serves both the gaps and their bounds)."""
+    table = table[table["n_syn"] >= min_synthetic]
     per_value = dict(zip(table["value"], table["gap"].astype(float)))
     if not per_value:
         return {"max": None, "mean": None, "per_value": per_value}
