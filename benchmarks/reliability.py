@@ -1,6 +1,7 @@
 """Reliability: every bad batch of benchmarks/reliability_cases.py landed and run through the
 real ingest job (a real Dagster instance, MLflow store, local root and, without --quick,
-moto_server S3), then injected faults (benchmarks/reliability_faults.py).
+moto_server S3), then injected faults (benchmarks/reliability_faults.py; S3 throttling and errors through a
+faulty proxy in front of moto_server: benchmarks/reliability_s3.py).
 
     .venv/bin/python benchmarks/reliability.py [--quick]
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import dagster as dg
 from reliability_cases import CASES, World, encode, sep_of
 from reliability_faults import FAULTS
+from reliability_s3 import S3_FAULTS
 from reliability_setup import Context, Result, bootstrap, ingest_job_for, moto
 
 from factory.core.base.dataset import BATCH, load_dataset
@@ -154,7 +156,7 @@ def main() -> None:
                             results.append(r)
                             print(r.line(), flush=True)
         print("# faults (on the first root)", flush=True)
-        for fault in [] if args.no_faults else FAULTS:
+        for fault in [] if args.no_faults else FAULTS + S3_FAULTS:
             start = time.perf_counter()
             try:
                 r = fault(contexts[0])
