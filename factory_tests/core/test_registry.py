@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from factory.core.base.dataset import content_hash
 from factory.core.base.errors import RegistryError, RegistryUnavailable
 from factory.core.base.plane import DataPlane
 from factory.core.base.spec import replace
 from factory.core.base.storage import Storage
 from factory.core.learn.recipe import load_classifier, train_model
-from factory.core.registry.mlflow_registry import Registry, pip_requirements
+from factory.core.registry.mlflow_registry import Registry, dataset_input, pip_requirements
 
 # Run by the venv's python from an empty folder: the editable install's finder removed,
 # `factory` must fail to import before MLflow loads the model from its own copy of it.
@@ -181,3 +182,18 @@ def test_using_one_embedded_store_does_not_choose_the_next(tmp_path, monkeypatch
     Registry.at(tmp_path / "first", plane).experiment_id()
     assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
     assert Registry.at(tmp_path / "second", plane).tracking_uri.endswith("/second/mlflow.db")
+
+
+def test_a_run_records_its_datasets_with_the_whole_frames_schema_and_hash(fresh, hotel_batch, small_spec):
+    import mlflow
+
+    registry, model, rows = fresh
+    frame = hotel_batch("2016-08")[[*small_spec.features, small_spec.target]].head(1500).reset_index(drop=True)
+    frame["children"] = frame["children"].fillna(0.0)
+    frame.loc[1200, "children"] = np.nan  # the only missing value, past the rows the schema is read from
+    ds = dataset_input(frame, "training")
+    assert ds.schema == mlflow.data.from_pandas(frame).schema  # MLflow's own reading of every value
+    assert not next(c for c in ds.schema.inputs if c.name == "children").required
+    run_id, _ = registry.log_model_run(model, "with-inputs", {}, {}, {}, rows, inputs={"training": frame})
+    (logged,) = mlflow.MlflowClient(registry.tracking_uri).get_run(run_id).inputs.dataset_inputs
+    assert logged.dataset.digest == content_hash(frame) != content_hash(frame.head(1000))
