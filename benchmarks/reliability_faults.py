@@ -1,6 +1,6 @@
 """The injected faults of benchmarks/reliability.py, each done for real on a bootstrapped root
-(a killed process, a file size limit standing in for a full disk, a stopped S3 endpoint, a
-locked SQLite file, two processes promoting at once), and the helpers the cases share."""
+(a killed process, a file size limit standing in for a full disk, a locked SQLite file, two
+processes promoting at once); S3's (stopped, throttled, failing) are in reliability_s3.py."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from reliability_setup import BIN, Context, Result, start_moto
+from reliability_setup import BIN, Context, Result
 
-from factory.core.base.errors import FactoryError, RegistryUnavailable
-from factory.core.base.plane import DataPlane
+from factory.core.base.errors import RegistryUnavailable
 from factory.core.base.storage import Storage
 from factory.core.gate.synthetic import gate_synthetic
 from factory.core.registry.mlflow_registry import Registry
@@ -195,27 +194,6 @@ def full_disk_sqlite(ctx: Context) -> Result:
     return _result("full_disk_sqlite_write", "fail", ok, got, "partial_file", f"{got}; integrity {check}")
 
 
-# -- S3 going away -------------------------------------------------------------------------------------
-def s3_endpoint_gone(ctx: Context) -> Result:
-    proc, _ = start_moto()
-    plane = DataPlane(Storage("s3://reliability/gone"), ctx.factory.spec)
-    batch = ctx.free[0]
-    data = ctx.rows[batch].to_csv(index=False).encode()
-    proc.kill()
-    proc.wait()
-    start = time.perf_counter()
-    try:
-        plane.land(batch, data, "csv")
-        got = "landed"
-    except FactoryError as exc:  # one line for the operator
-        got = f"failed: {type(exc).__name__}"
-    except Exception as exc:  # a raw client error leaks: counted as a crash
-        got = f"crash: {type(exc).__name__}"
-    took = time.perf_counter() - start
-    verdict = "hang" if took >= 120 else {"failed": "ok", "crash": "crash"}.get(got.split(":")[0], "silent_accept")
-    return Result("s3_endpoint_gone", "fault", "fail", got, verdict, f"{got} after {took:.1f}s")
-
-
 # -- killed processes ------------------------------------------------------------------------------------
 def sigkill_mid_run(ctx: Context) -> Result:
     """`factory run` killed mid-run: the next `factory run` marks it failed and redoes the batch, byte for byte."""
@@ -348,7 +326,6 @@ FAULTS = [
     ledger_write_fails,
     full_disk_parquet,
     full_disk_sqlite,
-    s3_endpoint_gone,
     sigkill_mid_run,
     daemon_killed_between_partition_and_run,
     sensor_and_schedule_same_batch,

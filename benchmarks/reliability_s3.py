@@ -1,5 +1,5 @@
-"""S3 faults of benchmarks/reliability.py that moto_server cannot make on its own: a small HTTP
-proxy in front of it answers some requests with S3's own throttling (503 SlowDown) or server
+"""S3 faults of benchmarks/reliability.py: the endpoint stopped before an upload, and what
+moto_server cannot make on its own: a small HTTP proxy in front of it answers some requests with S3's own throttling (503 SlowDown) or server
 error (500 InternalError) bodies, the way a real endpoint does, and passes the rest through.
 The factory's S3 client (botocore standard retries, factory.core.base.storage) talks to the
 proxy; nothing in the factory is patched."""
@@ -107,10 +107,8 @@ def faulty_s3(fail: Callable[[str, int], int | None]) -> Iterator[str]:
         s3fs.S3FileSystem.clear_instance_cache()
 
 
-def _land(ctx: Context, bucket: str, prefix: str) -> tuple[DataPlane, str, bytes, str, float]:
-    plane = DataPlane(Storage(f"{bucket}/{prefix}"), ctx.factory.spec)
-    batch = ctx.free[5]
-    data = ctx.rows[batch].to_csv(index=False).encode()
+def _land(plane: DataPlane, batch: str, data: bytes) -> tuple[str, float]:
+    """Land the bytes; what happened in a word or two (a raw client error is a crash), and the seconds."""
     start = time.perf_counter()
     try:
         plane.land(batch, data, "csv")
@@ -119,13 +117,31 @@ def _land(ctx: Context, bucket: str, prefix: str) -> tuple[DataPlane, str, bytes
         got = f"failed: {type(exc).__name__}"
     except Exception as exc:  # a raw client error leaks: counted as a crash
         got = f"crash: {type(exc).__name__}: {exc}"
-    return plane, batch, data, got, time.perf_counter() - start
+    return got, time.perf_counter() - start
+
+
+def _batch(ctx: Context, bucket: str, prefix: str, free: int) -> tuple[DataPlane, str, bytes]:
+    batch = ctx.free[free]
+    data = ctx.rows[batch].to_csv(index=False).encode()
+    return DataPlane(Storage(f"{bucket}/{prefix}"), ctx.factory.spec), batch, data
+
+
+def s3_endpoint_gone(ctx: Context) -> Result:
+    """moto_server stopped before the upload: landing fails within the client's bounded waits."""
+    proc, _ = start_moto()
+    plane, batch, data = _batch(ctx, "s3://reliability", "gone", 0)
+    proc.kill()
+    proc.wait()
+    got, took = _land(plane, batch, data)
+    verdict = "hang" if took >= 120 else {"failed": "ok", "crash": "crash"}.get(got.split(":")[0], "silent_accept")
+    return Result("s3_endpoint_gone", "fault", "fail", got, verdict, f"{got} after {took:.1f}s")
 
 
 def s3_throttled(ctx: Context) -> Result:
     """Every other request answered 503 SlowDown: botocore's retries land the batch, byte for byte."""
     with faulty_s3(lambda method, n: 503 if n % 2 == 0 else None) as bucket:
-        plane, batch, data, got, took = _land(ctx, bucket, "throttled")
+        plane, batch, data = _batch(ctx, bucket, "throttled", 5)
+        got, took = _land(plane, batch, data)
         same = got == "landed" and plane.landed_bytes(batch)[0] == data
     verdict = "ok" if same else ("crash" if got.startswith("crash") else "lost_bytes")
     if took >= 120:
@@ -139,10 +155,11 @@ def s3_puts_fail(ctx: Context) -> Result:
     endpoint recovers the same bytes land (nothing is stuck half-written)."""
     broken = {"on": True}
     with faulty_s3(lambda method, n: 500 if broken["on"] and method == "PUT" else None) as bucket:
-        plane, batch, data, got, took = _land(ctx, bucket, "errors")
+        plane, batch, data = _batch(ctx, bucket, "errors", 5)
+        got, took = _land(plane, batch, data)
         visible = plane.storage.list("landing")
         broken["on"] = False
-        _, _, _, again, _ = _land(ctx, bucket, "errors")
+        again, _ = _land(plane, batch, data)
         same = again == "landed" and plane.landed_bytes(batch)[0] == data
     ok = got.startswith("failed") and not visible and same
     verdict = "ok" if ok else ("crash" if got.startswith("crash") else "hang" if took >= 120 else "partial_file")
@@ -150,4 +167,4 @@ def s3_puts_fail(ctx: Context) -> Result:
     return Result("s3_500_on_every_put", "fault", "fail", got, verdict, note)
 
 
-S3_FAULTS = [s3_throttled, s3_puts_fail]
+S3_FAULTS = [s3_endpoint_gone, s3_throttled, s3_puts_fail]
