@@ -1,6 +1,7 @@
 """S3 faults of benchmarks/reliability.py: the endpoint stopped before an upload, and what
-moto_server cannot make on its own: a small HTTP proxy in front of it answers some requests with S3's own throttling (503 SlowDown) or server
-error (500 InternalError) bodies, the way a real endpoint does, and passes the rest through.
+moto_server cannot make on its own: a small HTTP proxy in front of it answers some requests
+with S3's own throttling (503 SlowDown) or server error (500 InternalError) bodies, the way a
+real endpoint does, and passes the rest through.
 The factory's S3 client (botocore standard retries, factory.core.base.storage) talks to the
 proxy; nothing in the factory is patched."""
 
