@@ -15,7 +15,8 @@ differ by more than 0.005 on the next batch in which the decision had that diffe
 `holdout_copies_dropped` (judged rows that copied a training row, summed over cycles);
 `synthetic_effect` with `_low` and `_high` (with minus without the synthetic rows, blind-spot ROC
 AUC on each honest holdout, pooled over cycles with a 95% t interval); `cycle_seconds_median`
-(the loop's own steps; the baselines, which the benchmark turns on, are timed apart).
+(the loop's own steps; the baselines, which the benchmark turns on, are timed apart) and
+`stage_seconds_median` (each step's).
 
     python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR [--reuse]]
 
@@ -79,6 +80,7 @@ def cycle_records(plane: DataPlane, summary: dict) -> list[dict]:
         steps = row.get("steps", {})
         record["loop_seconds"] = sum(v for k, v in steps.items() if k != "baselines")
         record["baselines_seconds"] = steps.get("baselines")
+        record["steps"] = steps
         records.append(record)
     return records
 
@@ -117,6 +119,9 @@ def summarise(records: list[dict]) -> dict:
     out.update(synthetic_effect_cycles=effect.cycles, synthetic_used_cycles=sum(r["synthetic_used"] for r in records))
     out["cycle_seconds_median"] = round(float(np.median([r["loop_seconds"] for r in records])), 1) if records else None
     out["baselines_seconds_median"] = _mean([r["baselines_seconds"] for r in records])
+    steps = dict.fromkeys(k for r in records for k in r["steps"])
+    median = lambda k: round(float(np.median([r["steps"].get(k, 0.0) for r in records])), 2)  # noqa: E731
+    out["stage_seconds_median"] = {k: median(k) for k in steps}
     return out
 
 
