@@ -8,6 +8,7 @@ proxy; nothing in the factory is patched."""
 from __future__ import annotations
 
 import http.client
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -89,8 +90,6 @@ def _handler(upstream: str, fail: Callable[[str, int], int | None]) -> type[Base
 @contextmanager
 def faulty_s3(fail: Callable[[str, int], int | None]) -> Iterator[str]:
     """moto_server behind the faulty proxy; AWS_ENDPOINT_URL points at the proxy meanwhile."""
-    import os
-
     import s3fs
 
     proc, upstream = start_moto()  # sets AWS_ENDPOINT_URL to moto and makes the bucket
