@@ -8,6 +8,7 @@ proxy; nothing in the factory is patched."""
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import threading
 import time
@@ -32,7 +33,7 @@ HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upg
 def _handler(upstream: str, fail: Callable[[str, int], int | None]) -> type[BaseHTTPRequestHandler]:
     """A handler that asks `fail(method, n)` (n counts requests) for an error status, else forwards."""
     host = urlsplit(upstream).netloc
-    count = iter(range(10**9))
+    count = itertools.count()
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -120,6 +121,13 @@ def _land(plane: DataPlane, batch: str, data: bytes) -> tuple[str, float]:
     return got, time.perf_counter() - start
 
 
+def _verdict(ok: bool, got: str, took: float, bad: str) -> str:
+    """ok; else a hang (120 s or more), a crash (a raw client error), or what went wrong."""
+    if took >= 120:
+        return "hang"
+    return "ok" if ok else "crash" if got.startswith("crash") else bad
+
+
 def _batch(ctx: Context, bucket: str, prefix: str, free: int) -> tuple[DataPlane, str, bytes]:
     batch = ctx.free[free]
     data = ctx.rows[batch].to_csv(index=False).encode()
@@ -133,7 +141,7 @@ def s3_endpoint_gone(ctx: Context) -> Result:
     proc.kill()
     proc.wait()
     got, took = _land(plane, batch, data)
-    verdict = "hang" if took >= 120 else {"failed": "ok", "crash": "crash"}.get(got.split(":")[0], "silent_accept")
+    verdict = _verdict(got.startswith("failed"), got, took, "silent_accept")
     return Result("s3_endpoint_gone", "fault", "fail", got, verdict, f"{got} after {took:.1f}s")
 
 
@@ -143,9 +151,7 @@ def s3_throttled(ctx: Context) -> Result:
         plane, batch, data = _batch(ctx, bucket, "throttled", 5)
         got, took = _land(plane, batch, data)
         same = got == "landed" and plane.landed_bytes(batch)[0] == data
-    verdict = "ok" if same else ("crash" if got.startswith("crash") else "lost_bytes")
-    if took >= 120:
-        verdict = "hang"
+    verdict = _verdict(same, got, took, "lost_bytes")
     note = f"{got}, byte-identical: {same}, {took:.1f}s"
     return Result("s3_throttled_503", "fault", "retried", got, verdict, note)
 
@@ -162,7 +168,7 @@ def s3_puts_fail(ctx: Context) -> Result:
         again, _ = _land(plane, batch, data)
         same = again == "landed" and plane.landed_bytes(batch)[0] == data
     ok = got.startswith("failed") and not visible and same
-    verdict = "ok" if ok else ("crash" if got.startswith("crash") else "hang" if took >= 120 else "partial_file")
+    verdict = _verdict(ok, got, took, "partial_file")
     note = f"{got} after {took:.1f}s; visible {visible}; after recovery: {again}, byte-identical: {same}"
     return Result("s3_500_on_every_put", "fault", "fail", got, verdict, note)
 
