@@ -127,8 +127,15 @@ def sample_rows(df: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
 def exact_copies(rows: pd.DataFrame, others: pd.DataFrame, columns: list[str]) -> pd.Series:
     """True for rows whose `columns` equal some row of `others` exactly (a synthetic row
     copying a real one; a judged row copying a training row)."""
+    keys, other_keys = copy_keys(rows, others, columns)
+    return pd.Series(np.isin(keys, other_keys), index=rows.index)
+
+
+def copy_keys(rows: pd.DataFrame, others: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The row_keys of both frames, a column hashed as a number only where it is one in
+    both: equal keys are exact copies. Hash once, then compare any subsets of the rows."""
     numeric = {c for c in columns if _is_number(rows[c]) and _is_number(others[c])}
-    return pd.Series(np.isin(row_keys(rows, columns, numeric), row_keys(others, columns, numeric)), index=rows.index)
+    return row_keys(rows, columns, numeric), row_keys(others, columns, numeric)
 
 
 def _is_number(values: pd.Series) -> bool:

@@ -27,20 +27,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from factory.core.base.dataset import exact_copies, sample_rows
+from factory.core.base.dataset import copy_keys, exact_copies, sample_rows
 from factory.core.base.spec import DatasetSpec, replace
 from factory.core.base.types import BlindSpot
-from factory.core.gate.privacy import (
-    SETTING,
-    AttackResult,
-    coordinates,
-    run_attacks,
-)
-from factory.core.measure.labelgaps import (
-    gap_summary,
-    label_gap_table,
-    plan_weights,
-)
+from factory.core.gate.privacy import SETTING, AttackResult, coordinates, run_attacks
+from factory.core.measure.labelgaps import gap_summary, label_gap_table, plan_weights
 from factory.core.measure.twosample import discriminator_auc
 
 NOT_DONE = (
@@ -68,9 +59,8 @@ class SliceMetrics:
     label_gap_max: float | None = None
     label_gap_mean: float | None = None
     label_gap_low: float | None = None  # largest lower 95% bound of a gap: what the gate judges (noise-proof)
-    label_gap_worst: str | None = (
-        None  # the value behind label_gap_low, P(label | value) real (at the batch's mix) vs synthetic
-    )
+    # the value behind label_gap_low, P(label | value) real (at the batch's mix) vs synthetic
+    label_gap_worst: str | None = None
     tstr_auc: float | None = None
     trtr_auc: float | None = None
     tstr_ratio: float | None = None
@@ -215,19 +205,20 @@ def slice_metrics(
     spec: DatasetSpec,
     seed: int = 0,
     full: bool = True,
+    copies: int | None = None,
 ) -> SliceMetrics:
     """Every metric a slice is big enough for (`spec.gate.min_slice_rows` real and
     synthetic rows; the holdout-based ones also need that many holdout rows). Without
     `full`, the slow ones (SDMetrics quality: ~250 column pairs a slice; utility; the
     attacks) are left out: on a hotel cycle with 12 blind spots they took 4/5 of the gate's
-    time, for breaches that only warn."""
+    time, for breaches that only warn. `copies`: the exact copies, when the caller counted them."""
     g = spec.gate
     base = dict(
         slice=name,
         predicate=predicate,
         real_rows=len(real),
         synthetic_rows=len(synthetic),
-        exact_copies=int(exact_copies(synthetic, real, list(spec.features)).sum()) if len(synthetic) else 0,
+        exact_copies=int(exact_copies(synthetic, real, list(spec.features)).sum()) if copies is None else copies,
         pii_leaks=pii_leaks(synthetic, real, spec),
     )
     if min(len(real), len(synthetic)) < g.min_slice_rows:
@@ -353,38 +344,46 @@ def evaluate_synthetic(
     spots = [
         b for b in blind_spots if "_blind_spot_id" in synthetic.columns and (synthetic["_blind_spot_id"] == b.id).any()
     ]
+    real_in = {b.id: b.mask(train).to_numpy() for b in spots}
+    held_in = {b.id: b.mask(holdout).to_numpy() for b in spots}
     if spots:
-        in_any = lambda df: np.logical_or.reduce([b.mask(df).to_numpy() for b in spots])  # noqa: E731
-        real_all, hold_all = train[in_any(train)], holdout[in_any(holdout)]
+        real_any, held_any = np.logical_or.reduce(list(real_in.values())), np.logical_or.reduce(list(held_in.values()))
         predicate = " OR ".join(f"({b.predicate})" for b in spots)
     else:
-        real_all, hold_all, predicate = train, holdout, "all rows"
+        real_any, held_any, predicate = np.ones(len(train), bool), np.ones(len(holdout), bool), "all rows"
+    # copies of a slice's real rows, from one hash of each frame: a copy of a real row lies in its slices
+    synthetic_keys, real_keys = copy_keys(synthetic, train, list(spec.features))
+    copies = lambda rows, real: int(np.isin(synthetic_keys[rows], real_keys[real]).sum())  # noqa: E731
     weighted = lambda real, syn, sp: real.assign(**{WEIGHT: plan_weights(real, syn, spec, sp)})  # noqa: E731
     slices = []
     if len(synthetic):
+        everything = np.ones(len(synthetic), bool)
         slices.append(
             slice_metrics(
                 "overall",
                 predicate,
-                weighted(real_all, synthetic, spots),
-                weighted(hold_all, synthetic, spots),
+                weighted(train[real_any], synthetic, spots),
+                weighted(holdout[held_any], synthetic, spots),
                 synthetic,
                 spec,
                 seed,
+                copies=copies(everything, real_any),
             )
         )
     for b in spots:
-        rows = synthetic[synthetic["_blind_spot_id"] == b.id]
+        in_spot = (synthetic["_blind_spot_id"] == b.id).to_numpy()
+        rows = synthetic[in_spot]
         slices.append(
             slice_metrics(
                 b.id,
                 b.predicate,
-                weighted(train[b.mask(train)], rows, [b]),
-                weighted(holdout[b.mask(holdout)], rows, [b]),
+                weighted(train[real_in[b.id]], rows, [b]),
+                weighted(holdout[held_in[b.id]], rows, [b]),
                 rows,
                 spec,
                 seed,
                 full=spec.gate.slices_block,
+                copies=copies(in_spot, real_in[b.id]),
             )
         )
     blocking = [m for m in slices if m.slice == "overall" or spec.gate.slices_block]
