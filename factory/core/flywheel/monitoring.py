@@ -49,8 +49,9 @@ def monitor(plane: DataPlane, champion: Classifier, batch_id: str) -> Monitoring
     report = fast_drift(batch_id, current, plane.profile(), spec)
     page, html = detect_drift(batch_id, reference, current, spec)
     baseline_rows = reference[reference[BATCH] == reference[BATCH].max()]
-    labelled, newest = plane.labelled_window(batch_id)
-    estimate = estimate_for(champion, current, spec.target, calibration=labelled[labelled[BATCH] == newest])
+    labelled = evaluation_sets(plane, batch_id)  # read once per cycle: the later steps use the same sets
+    newest = labelled.everything[labelled.everything[BATCH] == labelled.newest]
+    estimate = estimate_for(champion, current, spec.target, calibration=newest)
     baseline = estimate_for(champion, baseline_rows, spec.target)
     scores = prediction_drift(
         champion.predict_proba(baseline_rows), champion.predict_proba(current), spec.drift.stattest_threshold
