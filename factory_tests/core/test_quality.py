@@ -130,6 +130,17 @@ def test_blind_spot_slices_are_judged_against_their_own_real_rows(parts, spec):
     assert page.startswith("<!doctype html>") and "failed" in page and SPOT.id in page and "class=bad" in page
 
 
+def test_copies_of_real_rows_are_counted_overall_and_in_their_blind_spot(parts, spec):
+    train, holdout, fresh = parts
+    inside = fresh[SPOT.mask(fresh)]
+    copied = train[SPOT.mask(train)].drop_duplicates(list(spec.features)).head(7)
+    rows = pd.concat([inside, copied], ignore_index=True).assign(_blind_spot_id=SPOT.id)
+    report = evaluate_synthetic("b", rows, train, holdout, spec, [SPOT])
+    overall, spot = report.slices
+    assert overall.exact_copies == spot.exact_copies == 7
+    assert "exact_copies on overall: 7 row(s), must be 0" in report.failures
+
+
 def test_too_small_slices_are_reported_not_judged(parts, spec):
     train, holdout, fresh = parts
     report = evaluate_synthetic("b", fresh.head(20), train, holdout, spec)
