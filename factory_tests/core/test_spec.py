@@ -211,7 +211,7 @@ def test_leakage_as_feature_names_the_file_and_the_column_across_keys(tmp_path):
 
 def test_an_empty_section_takes_its_defaults(tmp_path):
     spec = load_spec(write_spec(tmp_path, edited("pii: []", "pii:") + "\ntraining:\n"))
-    assert spec.pii == () and spec.training.n_estimators == 300
+    assert spec.pii == () and spec.training.n_estimators == 150
 
 
 def test_a_spec_is_frozen_and_hashable_by_content():
