@@ -11,7 +11,7 @@ import pytest
 from factory.core.base.dataset import exact_copies
 from factory.core.base.spec import replace
 from factory.core.base.types import BlindSpot, Condition
-from factory.core.gate.quality import evaluate_synthetic
+from factory.core.gate.quality import WEIGHT, evaluate_synthetic, tstr
 from factory.core.gate.quality_page import to_html
 from factory.core.measure.labelgaps import label_fidelity_gaps, label_gap_low
 
@@ -139,6 +139,17 @@ def test_copies_of_real_rows_are_counted_overall_and_in_their_blind_spot(parts, 
     overall, spot = report.slices
     assert overall.exact_copies == spot.exact_copies == 7
     assert "exact_copies on overall: 7 row(s), must be 0" in report.failures
+
+
+def test_utility_draws_no_more_real_rows_than_carry_a_plan_weight(parts, spec):
+    """The plan weights the real rows by the synthetic batch's make-up; where fewer real rows
+    carry a weight than there are synthetic rows, tstr trains on those it has (bank 2009-10
+    failed the whole cycle on this)."""
+    train, holdout, fresh = parts
+    weighted = train.assign(**{WEIGHT: np.where(np.arange(len(train)) < 300, 1.0, 0.0)})
+    assert len(fresh) > 300
+    tstr_auc, trtr_auc, ratio = tstr(weighted, fresh, holdout, spec)
+    assert 0.5 < trtr_auc <= 1 and 0.5 < tstr_auc <= 1 and ratio == pytest.approx(tstr_auc / trtr_auc)
 
 
 def test_too_small_slices_are_reported_not_judged(parts, spec):

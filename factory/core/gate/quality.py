@@ -135,8 +135,8 @@ def tstr(
     spec = replace(spec, training=replace(spec.training, n_estimators=100, learning_rate=0.1))
 
     weights = train_real[WEIGHT] if WEIGHT in train_real.columns else None
-    real = (
-        train_real.sample(min(len(synthetic), len(train_real)), weights=weights, random_state=seed)
+    real = (  # as many real rows as there are synthetic ones, or as many as carry a weight
+        train_real.sample(min(len(synthetic), int((weights > 0).sum())), weights=weights, random_state=seed)
         if weights is not None
         else sample_rows(train_real, len(synthetic), seed)
     )
