@@ -16,7 +16,8 @@ differ by more than 0.005 on the next batch in which the decision had that diffe
 `synthetic_effect` with `_low` and `_high` (with minus without the synthetic rows, blind-spot ROC
 AUC on each honest holdout, pooled over cycles with a 95% t interval); `cycle_seconds_median`
 (the loop's own steps; the baselines, which the benchmark turns on, are timed apart) and
-`stage_seconds_median` (each step's).
+`stage_seconds_median` (each step's); `failed_cycles` (batches whose run failed: they have no
+verdict and are left out of every mean).
 
     python benchmarks/flywheel.py --spec specs/hotel.yaml [--quick] [--cycles N] [--root DIR [--reuse]]
 
@@ -156,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         if code != 0:
             return code
     plane = DataPlane(Storage(str(root)), load_spec(spec_path))
-    records = cycle_records(plane, plane.storage.read_json("summary.json"))
+    summary = plane.storage.read_json("summary.json")
+    records = cycle_records(plane, summary)
     print_table(records)
-    print(json.dumps(summarise(records) | {"spec": Path(args.spec).stem, "root": str(root)}))
+    failed = [row["batch"] for row in summary["cycles"] if row.get("note", "").startswith("the run failed")]
+    print(json.dumps(summarise(records) | {"failed_cycles": failed, "spec": Path(args.spec).stem, "root": str(root)}))
     return 0
 
 
