@@ -13,6 +13,7 @@ from factory.core.base.plane import DataPlane
 from factory.core.base.profile import profile_reference
 from factory.core.base.spec import BlindSpotSettings, JudgeSettings, Recipe, TimeSpec, replace
 from factory.core.base.storage import Storage
+from factory.core.flywheel.retraining import choose_recipe
 from factory.core.learn.judge import discovery_pool, evaluation_sets, split_by_time
 from factory.core.learn.recipe import train_recipe
 from factory.core.learn.scoring import score_model
@@ -80,19 +81,35 @@ def test_rows_that_copy_a_training_row_are_dropped_from_the_holdout(tmp_path):
     assert len(sets.backtest) == 600 and (sets.discovery[BATCH] == "2015-03").all()
 
 
+def recipe_search(plane: DataPlane, batch: str, recipes: list[Recipe], margin: float = 0.005):
+    """Every recipe trained on the judge's rows and scored on its holdout, then the choice."""
+    spec = replace(SPEC, training=replace(SPEC.training, recipes=tuple(recipes), recipe_margin=margin))
+    sets = evaluation_sets(plane, batch)
+    models = {r.name: train_recipe(sets.train, spec, r) for r in recipes}
+    candidates = [dict(recipe=k, auc=score_model(k, m, sets.holdout, spec, rounds=0).auc) for k, m in models.items()]
+    return {c["recipe"]: c["auc"] for c in candidates}, *choose_recipe(candidates, models, sets.holdout, spec)
+
+
 def test_the_recipe_search_picks_a_planted_better_window(tmp_path):
     """The label flips from 2015-04 on: only a window of the newest batches learns it."""
     batches = {"2015-03": frame(3, "2015-03"), "2015-04": frame(4, "2015-04", 1500, flip=True)}
     batches["2015-05"] = frame(5, "2015-05", 1500, flip=True)
     batches["2015-06"] = frame(6, "2015-06", flip=True)
-    plane = plane_with(tmp_path, batches)
-    sets = evaluation_sets(plane, "2015-06")
     recipes = [Recipe(name="all", recency_batches=1, recency_weight=2.0), Recipe(name="last2", window=2)]
-    aucs = {
-        r.name: score_model(r.name, train_recipe(sets.train, SPEC, r), sets.holdout, SPEC, rounds=0).auc
-        for r in recipes
-    }
-    assert max(aucs, key=aucs.get) == "last2" and aucs["last2"] > aucs["all"] + 0.05
+    aucs, chosen, why = recipe_search(plane_with(tmp_path, batches), "2015-06", recipes)
+    assert aucs["last2"] > aucs["all"] + 0.05
+    assert chosen.name == "last2" and why.startswith("last2: +0.") and "over all [+0." in why
+
+
+def test_a_better_window_on_noise_does_not_replace_the_default(tmp_path):
+    """Nothing changes between batches and the holdout is small: whichever window scores
+    higher does so by chance, and its interval says so."""
+    batches = {f"2015-0{m}": frame(m, f"2015-0{m}", 120) for m in (3, 4, 5, 6)}
+    recipes = [Recipe(name="all"), Recipe(name="last1", window=1)]
+    aucs, chosen, why = recipe_search(plane_with(tmp_path, batches), "2015-06", recipes, margin=0.0)
+    assert aucs["last1"] > aucs["all"] + 0.05  # a margin alone would take the window
+    assert chosen.name == "all"
+    assert why.startswith("all kept: last1 is +0.") and why.endswith("an interval that holds zero")
 
 
 def verdict(batch: str, promote: bool, back: float | None) -> Verdict:

@@ -112,8 +112,9 @@ class TrainingSettings(_Frozen):
     model: ModelName = "lightgbm"  # or "mlp": a torch MLP with categorical embeddings
     # the candidate recipes the judge chooses among; the first is the default (the first champion)
     recipes: tuple[Recipe, ...] = Field(DEFAULT_RECIPES, min_length=1)
-    # another recipe replaces the first only when its holdout ROC AUC is higher by more than this: on hotel,
-    # taking the best of four windows each cycle lost 0.0006 ROC AUC on the next month to always using the first
+    # another recipe replaces the first only when its holdout ROC AUC is higher by more than this (and the paired
+    # 95% interval of the difference lies above zero): on hotel, taking the best of four windows each cycle lost
+    # 0.0006 ROC AUC on the next month to always using the first
     recipe_margin: float = Field(0.005, ge=0)
     synthetic_weight: float = 1.0
     # LightGBM's budget. 150 trees at 0.1 fit in half the time of 300 at 0.05 and serve as well: the recency

@@ -17,6 +17,7 @@ from factory.core.base.spec import DatasetSpec, Recipe
 from factory.core.base.types import BlindSpot, Comparison, ModelScores
 from factory.core.learn.baselines import train_baselines
 from factory.core.learn.judge import evaluation_sets, initial_training
+from factory.core.learn.model import Classifier
 from factory.core.learn.promotion import gate_verdict, holdout_prefers_synthetic, use_synthetic
 from factory.core.learn.recipe import train_model, train_recipe, window_rows
 from factory.core.learn.scoring import compare_models, score_model
@@ -67,19 +68,37 @@ class Challenger:
     comparison: Comparison  # challenger minus champion on the holdout, paired intervals
     holdout_rows: int
     copies_dropped: int  # holdout rows that copied a training row
+    recipe_reason: str = ""  # why this recipe (the holdout's difference over the default, with its interval)
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def choose_recipe(candidates: list[dict], spec: DatasetSpec) -> Recipe:
-    """The candidate with the best holdout ROC AUC, when it beats the first (default)
-    recipe by more than `training.recipe_margin`; the default otherwise."""
+def choose_recipe(
+    candidates: list[dict], models: dict[str, Classifier], holdout: pd.DataFrame, spec: DatasetSpec
+) -> tuple[Recipe, str]:
+    """(recipe, why). The candidate with the best holdout ROC AUC replaces the first (default)
+    recipe only when it is better by more than `training.recipe_margin` and the paired 95%
+    interval of the difference lies above zero: on bank's holdouts of 90-400 rows a margin
+    alone took a window on noise (last12 five times in 13 cycles, 0.012 ROC AUC lost on the
+    next batches to the default)."""
     auc = {c["recipe"]: -1.0 if c["auc"] is None else c["auc"] for c in candidates}
     default = spec.training.recipes[0]
     best = max(spec.training.recipes, key=lambda r: auc[r.name])  # the first wins a tie
-    return best if auc[best.name] - auc[default.name] > spec.training.recipe_margin else default
+    gain = auc[best.name] - auc[default.name]
+    if best == default:
+        return default, f"{default.name}: the best on the holdout"
+    if gain <= spec.training.recipe_margin:
+        return default, (
+            f"{default.name} kept: {best.name} is better by {gain:+.4f} ROC AUC, "
+            f"not more than the margin {spec.training.recipe_margin}"
+        )
+    diff = compare_models(models[best.name], models[default.name], holdout, spec)
+    interval = f"{gain:+.4f} ROC AUC over {default.name} [{diff.auc_diff_low:+.4f}, {diff.auc_diff_high:+.4f}]"
+    if diff.auc_diff_low is not None and diff.auc_diff_low > 0:
+        return best, f"{best.name}: {interval}"
+    return default, f"{default.name} kept: {best.name} is {interval}, an interval that holds zero"
 
 
 def train_challenger(
@@ -97,7 +116,7 @@ def train_challenger(
         judged[recipe.name] = train_recipe(sets.train, spec, recipe)
         s = score_model(recipe.name, judged[recipe.name], sets.holdout, spec, spots, rounds=0)
         candidates.append(dict(recipe=recipe.name, auc=s.auc, bs_auc=s.bs_auc))
-    recipe = choose_recipe(candidates, spec)
+    recipe, recipe_reason = choose_recipe(candidates, judged, sets.holdout, spec)
     model = judged[recipe.name]
 
     synthetic = plane.storage.read_parquet(accepted_key)
@@ -138,6 +157,7 @@ def train_challenger(
             "factory.batch": batch_id,
             "factory.real_hash": content_hash(served_rows),
             "factory.synthetic_batch": accepted_key if use else "",
+            "factory.recipe_reason": recipe_reason,
         },
         example=served_rows[list(spec.features)],
         inputs={
@@ -148,7 +168,7 @@ def train_challenger(
     )
     return Challenger(
         version, run_id, recipe.name, tuple(candidates), use, len(synthetic), reason, diff, auc_diff,
-        gate_champion, gate_challenger, comparison, len(sets.holdout), sets.copies_dropped,
+        gate_champion, gate_challenger, comparison, len(sets.holdout), sets.copies_dropped, recipe_reason,
     )  # fmt: skip
 
 

@@ -48,6 +48,7 @@ def challenger(
     meta = {
         "version": result.version,
         "recipe": result.recipe,
+        "recipe_reason": result.recipe_reason,
         "candidates": table(list(result.candidates), ["recipe", "auc", "bs_auc"]),
         "uses_synthetic": result.uses_synthetic,
         "synthetic": result.synthetic_reason,
