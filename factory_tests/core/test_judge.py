@@ -126,8 +126,14 @@ def test_the_gate_decides_until_its_record_says_it_does_not_predict():
     assert record.decisive == 6 and record.agreement == 0.5
     policy, why = choose_policy(record, settings)
     assert policy == "always" and "50%" in why
-    hurt = [verdict(f"2016-0{i}", i % 2 == 0, -0.02) for i in range(1, 7)]
-    assert choose_policy(gate_record(hurt, settings), settings)[0] == "keep"
+    hurt = [verdict(f"2016-0{i}", i % 2 == 0, -0.02 - 0.001 * i) for i in range(1, 7)]
+    policy, why = choose_policy(gate_record(hurt, settings), settings)
+    assert policy == "keep" and "as the record shows retraining losing" in why
+    mixed = [verdict(f"2016-0{i}", i % 2 == 1, 0.03 * (-1) ** i - 0.01) for i in range(1, 7)]  # summed -0.06
+    record = gate_record(mixed, settings)
+    assert record.agreement == 0 and record.gain_always < 0 < record.always_high
+    policy, why = choose_policy(record, settings)
+    assert policy == "always" and "does not show retraining losing" in why  # the newer model, unless shown worse
     assert choose_policy(gate_record(wrong[:3], settings), settings)[0] == "gate"  # too early to tell
 
 
