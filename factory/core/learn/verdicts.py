@@ -58,8 +58,7 @@ class GateRecord:
     cycles: int  # verdicts with a backtest
     decisive: int  # of which the two models differed by more than judge.decisive_diff
     agreement: float | None  # share of decisive cycles where the gate's verdict had the backtest's sign
-    gain_gate: float  # summed backtest differences of the cycles the gate promoted
-    gain_always: float  # ... had every challenger been served (keeping the champion gains 0)
+    gain_always: float  # summed backtest differences had every challenger been served (keeping the champion: 0)
     always_high: float | None = None  # the upper end of the 95% interval of the mean backtest difference
 
 
@@ -71,7 +70,6 @@ def gate_record(verdicts: list[Verdict], settings: JudgeSettings) -> GateRecord:
         cycles=len(known),
         decisive=len(decisive),
         agreement=float(np.mean(agree)) if agree else None,
-        gain_gate=float(sum(v.backtest_diff for v in known if v.gate_promote)),
         gain_always=float(sum(v.backtest_diff for v in known)),
         always_high=pooled([v.backtest_diff for v in known]).high,
     )
