@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from factory.cli.replay import RUN_FAILED
 from factory.core.base.plane import DataPlane
 from factory.core.base.spec import load_spec
 from factory.core.base.storage import Storage
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = plane.storage.read_json("summary.json")
     records = cycle_records(plane, summary)
     print_table(records)
-    failed = [row["batch"] for row in summary["cycles"] if row.get("note", "").startswith("the run failed")]
+    failed = [row["batch"] for row in summary["cycles"] if row.get("note") == RUN_FAILED]
     print(json.dumps(summarise(records) | {"failed_cycles": failed, "spec": Path(args.spec).stem, "root": str(root)}))
     return 0
 

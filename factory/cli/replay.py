@@ -11,6 +11,8 @@ from dataclasses import asdict, replace
 
 from factory.cli.common import QUIET, configure, factory_resource, output_to
 
+RUN_FAILED = "the run failed: see its log in the Dagster UI (make ui)"  # a cycle's note (benchmarks count them)
+
 
 def _cell(value) -> str:
     return "-" if value is None else str(value)
@@ -149,7 +151,7 @@ def _cycle_row(result, batch_id: str, seconds: float, created: bool, plane):
     if gate is not None and not gate.passed:  # a quarantined batch is not materialised: its check says why
         note = f"quarantined: {gate.metadata['reason'].value}"
     elif not result.success:
-        note = "the run failed: see its log in the Dagster UI (make ui)"
+        note = RUN_FAILED
     back_champ = evaluation.backtest_champion if evaluation else None
     back_chall = evaluation.backtest_challenger if evaluation else None
     row = CycleRow(

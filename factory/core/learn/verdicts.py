@@ -59,7 +59,7 @@ class GateRecord:
     decisive: int  # of which the two models differed by more than judge.decisive_diff
     agreement: float | None  # share of decisive cycles where the gate's verdict had the backtest's sign
     gain_always: float  # summed backtest differences had every challenger been served (keeping the champion: 0)
-    always_high: float | None = None  # the upper end of the 95% interval of the mean backtest difference
+    always_high: float | None  # the upper end of the 95% interval of the mean backtest difference
 
 
 def gate_record(verdicts: list[Verdict], settings: JudgeSettings) -> GateRecord:
