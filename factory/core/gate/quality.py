@@ -32,7 +32,7 @@ from factory.core.base.spec import DatasetSpec, replace
 from factory.core.base.types import BlindSpot
 from factory.core.gate.privacy import SETTING, AttackResult, coordinates, run_attacks
 from factory.core.measure.labelgaps import gap_summary, label_gap_table, plan_weights
-from factory.core.measure.twosample import discriminator_auc
+from factory.core.measure.twosample import discriminator_auc, discriminator_columns, sliced_two_sample_auc
 
 NOT_DONE = (
     "quality and the discriminator compare with the slices' real rows as they are, not weighted to the batch's "
@@ -41,6 +41,7 @@ NOT_DONE = (
     "distances); SDMetrics quality, utility and the privacy attacks run on the whole batch (spec gate.slices_block "
     "runs every check per blind spot too: their breaches then reject the batch)",
 )
+SLICE_SAMPLE_ROWS = 1000  # a blind spot's checks run on at most this many rows a side
 WEIGHT = "_plan_weight"  # real rows' weight column: the synthetic batch's make-up (plan_weights)
 
 
@@ -206,12 +207,14 @@ def slice_metrics(
     seed: int = 0,
     full: bool = True,
     copies: int | None = None,
+    discriminator: float | None = None,
 ) -> SliceMetrics:
     """Every metric a slice is big enough for (`spec.gate.min_slice_rows` real and
     synthetic rows; the holdout-based ones also need that many holdout rows). Without
     `full`, the slow ones (SDMetrics quality: ~250 column pairs a slice; utility; the
     attacks) are left out: on a hotel cycle with 12 blind spots they took 4/5 of the gate's
-    time, for breaches that only warn. `copies`: the exact copies, when the caller counted them."""
+    time, for breaches that only warn. `copies`: the exact copies, and `discriminator` the
+    real-vs-synthetic ROC AUC, when the caller measured them."""
     g = spec.gate
     base = dict(
         slice=name,
@@ -223,7 +226,7 @@ def slice_metrics(
     )
     if min(len(real), len(synthetic)) < g.min_slice_rows:
         return SliceMetrics(**base)
-    rows = g.sample_rows if name == "overall" else min(g.sample_rows, 1000)  # slices: a smaller sample
+    rows = g.sample_rows if name == "overall" else min(g.sample_rows, SLICE_SAMPLE_ROWS)
     r, s = sample_rows(real, rows, seed), sample_rows(synthetic, rows, seed)
     q, shapes, pairs = quality_scores(r, s, spec) if full else (None, None, None)
     w = r[WEIGHT].to_numpy() if WEIGHT in r.columns else None
@@ -235,7 +238,7 @@ def slice_metrics(
         quality=q,
         column_shapes=shapes,
         pair_trends=pairs,
-        discriminator_auc=discriminator_auc(r, s, spec, seed),
+        discriminator_auc=discriminator_auc(r, s, spec, seed) if discriminator is None else discriminator,
         label_gap_max=gaps["max"],
         label_gap_mean=gaps["mean"],
         label_gap_low=None if worst is None else float(worst["low"]),
@@ -370,9 +373,16 @@ def evaluate_synthetic(
                 copies=copies(everything, real_any),
             )
         )
+    in_spot = {b.id: (synthetic["_blind_spot_id"] == b.id).to_numpy() for b in spots}
+    # every blind spot's discriminator from one classifier: its slice of real rows against its synthetic rows
+    discriminators = sliced_two_sample_auc(
+        {b.id: (train[real_in[b.id]], synthetic[in_spot[b.id]]) for b in spots},
+        *discriminator_columns(spec),
+        rows=min(spec.gate.sample_rows, SLICE_SAMPLE_ROWS),
+        seed=seed,
+    )
     for b in spots:
-        in_spot = (synthetic["_blind_spot_id"] == b.id).to_numpy()
-        rows = synthetic[in_spot]
+        rows = synthetic[in_spot[b.id]]
         slices.append(
             slice_metrics(
                 b.id,
@@ -383,7 +393,8 @@ def evaluate_synthetic(
                 spec,
                 seed,
                 full=spec.gate.slices_block,
-                copies=copies(in_spot, real_in[b.id]),
+                copies=copies(in_spot[b.id], real_in[b.id]),
+                discriminator=discriminators[b.id],
             )
         )
     blocking = [m for m in slices if m.slice == "overall" or spec.gate.slices_block]
