@@ -17,15 +17,23 @@ from factory.core.base.types import (
     DriftReport,
 )
 
-P_VALUE_TESTS = ("p_value", "K-S", "chi-square", "Z-test", "Fisher")
-
 
 def evidently_drift(
     batch_id: str, reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec, max_rows: int | None = None
 ):
-    """Run Evidently's DataDriftPreset; returns (DriftReport, snapshot)."""
+    """Run Evidently's DataDriftPreset; returns (DriftReport, snapshot). The per-column
+    verdicts are those of the drift table the preset's page draws."""
     from evidently import DataDefinition, Dataset, Report
+    from evidently.legacy.metrics import DataDriftTable
+    from evidently.metrics import DriftedColumnsCount
     from evidently.presets import DataDriftPreset
+
+    class DriftPage(DataDriftPreset):
+        """The preset without its per-column ValueDrift metrics: each renders a chart the
+        preset's page never shows (0.9 of 2.4 s on a hotel batch)."""
+
+        def generate_metrics(self, context):
+            return [m for m in super().generate_metrics(context) if isinstance(m, DriftedColumnsCount)]
 
     numeric = [c for c in spec.numeric if current[c].notna().any() and reference[c].notna().any()]
     categorical = [c for c in spec.categorical if current[c].notna().any() and reference[c].notna().any()]
@@ -35,31 +43,35 @@ def evidently_drift(
     ref = Dataset.from_pandas(sample_rows(reference[columns], limit), data_definition=definition)
     cur = Dataset.from_pandas(sample_rows(current[columns], limit), data_definition=definition)
     per_column = {c: o for c, o in spec.drift.per_column.items() if c in columns}
-    preset = DataDriftPreset(
+    options = dict(
         columns=columns,
-        threshold=spec.drift.stattest_threshold,
         per_column_method={c: o["test"] for c, o in per_column.items() if "test" in o} or None,
         per_column_threshold={c: float(o["threshold"]) for c, o in per_column.items() if "threshold" in o} or None,
     )
-    snapshot = Report([preset]).run(current_data=cur, reference_data=ref)
-
+    snapshot = Report([DriftPage(threshold=spec.drift.stattest_threshold, **options)]).run(
+        current_data=cur, reference_data=ref
+    )
+    # the table the page drew (the same settings find it computed), by the public legacy-metric call
+    table, _ = snapshot.context.get_legacy_metric(
+        DataDriftTable(
+            columns=columns,
+            stattest_threshold=spec.drift.stattest_threshold,
+            per_column_stattest=options["per_column_method"],
+            per_column_stattest_threshold=options["per_column_threshold"],
+        ),
+        None,
+        None,
+    )
     results = []
-    for metric in snapshot.dict()["metrics"]:
-        config = metric.get("config", {})
-        if not config.get("type", "").endswith("ValueDrift"):
-            continue
-        method = str(config.get("method", ""))
-        threshold = float(config.get("threshold", spec.drift.stattest_threshold))
-        score = float(metric["value"])
-        if "K-S" in method:
-            drifted = score <= threshold
-        elif any(t.lower() in method.lower() for t in P_VALUE_TESTS):
-            drifted = score < threshold
-        else:
-            drifted = score >= threshold
-        column = config["column"]
+    for column in columns:
+        drift = table.drift_by_columns[column]
         kind = "numeric" if column in numeric else "categorical"
-        results.append(ColumnDrift(column, kind, method, score, threshold, bool(drifted)))
+        results.append(
+            ColumnDrift(
+                column, kind, drift.stattest_name, float(drift.drift_score), float(drift.stattest_threshold),
+                bool(drift.drift_detected),
+            )
+        )  # fmt: skip
     drifted_columns = tuple(r.column for r in results if r.drifted)
     report = DriftReport(
         batch_id=batch_id,
