@@ -4,6 +4,8 @@ pooled synthetic evidence behave as their docstrings say."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from factory.core.flywheel.retraining import choose_recipe
 from factory.core.learn.judge import discovery_pool, evaluation_sets, split_by_time
 from factory.core.learn.recipe import train_recipe
 from factory.core.learn.scoring import score_model
-from factory.core.learn.verdicts import Verdict, choose_policy, gate_record, pooled
+from factory.core.learn.verdicts import RecipeRecord, Verdict, choose_policy, gate_record, pooled, recipe_record
 from factory_tests.core.toy import toy_spec
 
 SPEC = replace(toy_spec(), time=TimeSpec(month="month", day="day", start_year=2015))
@@ -81,13 +83,18 @@ def test_rows_that_copy_a_training_row_are_dropped_from_the_holdout(tmp_path):
     assert len(sets.backtest) == 600 and (sets.discovery[BATCH] == "2015-03").all()
 
 
-def recipe_search(plane: DataPlane, batch: str, recipes: list[Recipe], margin: float = 0.005):
+TRUSTED = RecipeRecord(decisive=4, agreement=1.0)  # the holdout's window preference has predicted the next batch
+
+
+def recipe_search(
+    plane: DataPlane, batch: str, recipes: list[Recipe], margin: float = 0.005, record: RecipeRecord = TRUSTED
+):
     """Every recipe trained on the judge's rows and scored on its holdout, then the choice."""
     spec = replace(SPEC, training=replace(SPEC.training, recipes=tuple(recipes), recipe_margin=margin))
     sets = evaluation_sets(plane, batch)
     models = {r.name: train_recipe(sets.train, spec, r) for r in recipes}
     candidates = [dict(recipe=k, auc=score_model(k, m, sets.holdout, spec, rounds=0).auc) for k, m in models.items()]
-    return {c["recipe"]: c["auc"] for c in candidates}, *choose_recipe(candidates, models, sets.holdout, spec)
+    return {c["recipe"]: c["auc"] for c in candidates}, *choose_recipe(candidates, models, sets.holdout, spec, record)
 
 
 def test_the_recipe_search_picks_a_planted_better_window(tmp_path):
@@ -96,9 +103,16 @@ def test_the_recipe_search_picks_a_planted_better_window(tmp_path):
     batches["2015-05"] = frame(5, "2015-05", 1500, flip=True)
     batches["2015-06"] = frame(6, "2015-06", flip=True)
     recipes = [Recipe(name="all", recency_batches=1, recency_weight=2.0), Recipe(name="last2", window=2)]
-    aucs, chosen, why = recipe_search(plane_with(tmp_path, batches), "2015-06", recipes)
+    plane = plane_with(tmp_path, batches)
+    aucs, chosen, why = recipe_search(plane, "2015-06", recipes)
     assert aucs["last2"] > aucs["all"] + 0.05
     assert chosen.name == "last2" and why.startswith("last2: +0.") and "over all [+0." in why
+    # the same holdout, but the window preference has not shown it predicts the next batch: the default stays
+    _, chosen, why = recipe_search(plane, "2015-06", recipes, record=RecipeRecord(decisive=5, agreement=0.4))
+    assert chosen.name == "all" and "over all [+0." in why
+    assert why.endswith("had the next batch's sign in 40% of 5 decisive cycles (a window needs 60% of at least 4)")
+    _, chosen, _ = recipe_search(plane, "2015-06", recipes, record=RecipeRecord(decisive=2, agreement=1.0))
+    assert chosen.name == "all"  # too early to tell: a window must earn its say
 
 
 def test_a_better_window_on_noise_does_not_replace_the_default(tmp_path):
@@ -135,6 +149,18 @@ def test_the_gate_decides_until_its_record_says_it_does_not_predict():
     policy, why = choose_policy(record, settings)
     assert policy == "always" and "does not show retraining losing" in why  # the newer model, unless shown worse
     assert choose_policy(gate_record(wrong[:3], settings), settings)[0] == "gate"  # too early to tell
+
+
+def test_the_recipe_record_counts_the_holdout_window_preference_against_the_next_batch():
+    settings = JudgeSettings(agreement_floor=0.6, min_record=4, decisive_diff=0.005)
+    cycle = lambda gain, back: dataclasses.replace(  # noqa: E731
+        verdict("2016-01", True, 0.01), recipe_rival="last3", recipe_gain=gain, recipe_backtest_diff=back
+    )
+    history = [cycle(0.01, 0.02), cycle(0.01, -0.02), cycle(-0.01, -0.02), cycle(0.01, 0.001), cycle(0.01, None)]
+    record = recipe_record(history + [verdict("2016-02", True, 0.01)], settings)  # no rival on record: not counted
+    assert record == RecipeRecord(decisive=3, agreement=2 / 3)  # the small and the unlabelled cycles do not count
+    assert not record.trusted(settings)
+    assert recipe_record(history + [cycle(0.02, 0.03)], settings).trusted(settings)  # 3 of 4
 
 
 def test_the_pooled_interval_narrows_as_cycles_accumulate():

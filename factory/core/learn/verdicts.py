@@ -9,6 +9,11 @@ predict, a simple policy decides instead: serve the newest retrain, unless the s
 shows retraining losing. The record is causal: a cycle only reads verdicts whose next
 batch was labelled before it.
 
+The holdout's choice of training window is on record too (RecipeRecord), and must earn
+its say: a window replaces the default recipe only once the holdout's preference between
+them has had the next batch's sign often enough. On the full replays it had it in none of
+3 decisive hotel cycles and 6 of 14 bank cycles.
+
 A half-batch holdout cannot see an effect of +0.001 ROC AUC; synthetic rows earn their
 place on the paired differences (with minus without them, same recipe, same holdout)
 pooled over cycles, with a t interval that narrows as cycles accumulate.
@@ -49,6 +54,9 @@ class Verdict:
     backtest_diff: float | None = None  # served challenger minus champion, ROC AUC on batch t
     holdout_rows: int = 0  # the rows that judged the gate ...
     copies_dropped: int = 0  # ... after dropping this many that copied a training row
+    recipe_rival: str = ""  # the best recipe on the holdout other than the default ...
+    recipe_gain: float | None = None  # ... its ROC AUC there minus the default's ...
+    recipe_backtest_diff: float | None = None  # ... and on batch t (both as judged: fitted on the judge's rows)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,36 @@ def gate_record(verdicts: list[Verdict], settings: JudgeSettings) -> GateRecord:
         gain_always=float(sum(v.backtest_diff for v in known)),
         always_high=pooled([v.backtest_diff for v in known]).high,
     )
+
+
+@dataclass(frozen=True)
+class RecipeRecord:
+    """How the holdout's preference between the default recipe and its best rival has done
+    on the cycles whose next batch is labelled."""
+
+    decisive: int  # cycles where the two differed by more than judge.decisive_diff on the next batch
+    agreement: float | None  # share of them where the holdout's difference had the next batch's sign
+
+    def trusted(self, settings: JudgeSettings) -> bool:
+        return (
+            self.decisive >= settings.min_record
+            and self.agreement is not None
+            and self.agreement >= settings.agreement_floor
+        )
+
+    def describe(self, settings: JudgeSettings) -> str:
+        share = "" if self.agreement is None else f"{self.agreement:.0%} of "
+        return (
+            f"the holdout's window preference had the next batch's sign in {share}{self.decisive} decisive cycles "
+            f"(a window needs {settings.agreement_floor:.0%} of at least {settings.min_record})"
+        )
+
+
+def recipe_record(verdicts: list[Verdict], settings: JudgeSettings) -> RecipeRecord:
+    known = [v for v in verdicts if v.recipe_gain is not None and v.recipe_backtest_diff is not None]
+    decisive = [v for v in known if abs(v.recipe_backtest_diff) > settings.decisive_diff]
+    agree = [(v.recipe_gain > 0) == (v.recipe_backtest_diff > 0) for v in decisive]
+    return RecipeRecord(len(decisive), float(np.mean(agree)) if agree else None)
 
 
 def choose_policy(record: GateRecord, settings: JudgeSettings) -> tuple[str, str]:
