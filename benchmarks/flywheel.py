@@ -12,6 +12,8 @@ always served) and which it was; `bad_promotions` (served challengers that lost 
 ROC AUC to the kept champion on the next batch), `missed_promotions` (refused challengers that
 would have gained more than 0.01), `gate_backtest_agreement` (share of the cycles where the two
 differ by more than 0.005 on the next batch in which the decision had that difference's sign);
+`recipe_agreement` over `recipe_decisive_cycles` (the same for the holdout's preference between the
+default recipe and its best rival: what lets a window replace the default);
 `holdout_copies_dropped` (judged rows that copied a training row, summed over cycles);
 `synthetic_effect` with `_low` and `_high` (with minus without the synthetic rows, blind-spot ROC
 AUC on each honest holdout, pooled over cycles with a 95% t interval); `cycle_seconds_median`
@@ -37,10 +39,10 @@ import yaml
 
 from factory.cli.replay import RUN_FAILED
 from factory.core.base.plane import DataPlane
-from factory.core.base.spec import load_spec
+from factory.core.base.spec import JudgeSettings, load_spec
 from factory.core.base.storage import Storage
 from factory.core.learn.baselines import FIXED_RECIPES
-from factory.core.learn.verdicts import Verdict, pooled
+from factory.core.learn.verdicts import Verdict, pooled, recipe_record
 
 DECISIVE, BAD = 0.005, 0.01
 
@@ -76,7 +78,7 @@ def cycle_records(plane: DataPlane, summary: dict) -> list[dict]:
         record = dict(batch=batch, recipe=v.recipe, policy=v.policy, promoted=v.promoted, gate_diff=v.gate_diff,
                       backtest_diff=v.backtest_diff, factory_auc=_auc(served), factory_bs_auc=served.get("bs_auc"),
                       synthetic_diff=v.synthetic_diff, synthetic_used=v.synthetic_used,
-                      copies_dropped=v.copies_dropped, holdout_rows=v.holdout_rows)  # fmt: skip
+                      copies_dropped=v.copies_dropped, holdout_rows=v.holdout_rows, verdict=v)  # fmt: skip
         record.update({f"{name}_auc": _auc(s.get("backtest")) for name, s in baselines.items()})
         record["recency_bs_auc"] = (baselines["recency"].get("backtest") or {}).get("bs_auc")
         steps = row.get("steps", {})
@@ -109,6 +111,8 @@ def summarise(records: list[dict]) -> dict:
     )
     out["decisive_cycles"] = len(decisive)
     out["fallback_cycles"] = sum(r["policy"] != "gate" for r in records)
+    windows = recipe_record([r["verdict"] for r in records], JudgeSettings(decisive_diff=DECISIVE))
+    out.update(recipe_agreement=windows.agreement, recipe_decisive_cycles=windows.decisive)
     out["recipes_chosen"] = {
         k: sum(r["recipe"] == k for r in records) for k in dict.fromkeys(r["recipe"] for r in records)
     }

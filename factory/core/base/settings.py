@@ -113,8 +113,9 @@ class TrainingSettings(_Frozen):
     # the candidate recipes the judge chooses among; the first is the default (the first champion)
     recipes: tuple[Recipe, ...] = Field(DEFAULT_RECIPES, min_length=1)
     # another recipe replaces the first only when its holdout ROC AUC is higher by more than this (and the paired
-    # 95% interval of the difference lies above zero): on hotel, taking the best of four windows each cycle lost
-    # 0.0006 ROC AUC on the next month to always using the first
+    # 95% interval of the difference lies above zero, and the judge's record trusts its window preference:
+    # judge.agreement_floor): on hotel, taking the best of four windows each cycle lost 0.0006 ROC AUC on the next
+    # month to always using the first
     recipe_margin: float = Field(0.005, ge=0)
     synthetic_weight: float = 1.0
     # LightGBM's budget. 150 trees at 0.1 fit in half the time of 300 at 0.05 and serve as well: the recency
@@ -140,8 +141,11 @@ class JudgeSettings(_Frozen):
 
     holdout_share: Share = 0.5  # the newest labelled batch's last share, in time order, judges
     gap_share: Share = 0.0  # the rows just before the holdout train nothing and judge nothing (neighbours repeat)
-    agreement_floor: Share = 0.6  # the gate is trusted while its verdicts had the next batch's sign this often ...
-    min_record: Count = 4  # ... over at least this many decisive cycles (fewer: too early to tell, it is trusted)
+    # the gate is trusted while its verdicts had the next batch's sign this often ... (a window replaces the default
+    # recipe only once the holdout's window preference has had it this often ...)
+    agreement_floor: Share = 0.6
+    # ... over at least this many decisive cycles (fewer: too early to tell; the gate is trusted, a window is not)
+    min_record: Count = 4
     decisive_diff: float = Field(
         0.005, ge=0
     )  # a cycle is decisive when the two models differ by more on the next batch
