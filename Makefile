@@ -41,7 +41,7 @@ demo: $(STAMP) $(MANIFEST)
 	$(BIN)/factory replay --spec $(SPEC) --cycles $(CYCLES) --root $(ROOT)
 
 test: lint $(MANIFEST) chromium debian-deploy $(DEPLOY_STAMP)
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
 # The house rules CI can check: ruff (lint, format) and the import-linter contracts in pyproject.toml.
 lint: $(STAMP)

@@ -155,10 +155,6 @@ def tstr(
     return float(tstr_auc), float(trtr), float(tstr_auc / trtr) if trtr > 0 else 0.0
 
 
-def _distance_space(frames: list[pd.DataFrame], spec: DatasetSpec) -> list[np.ndarray]:
-    return coordinates(frames, spec.numeric, spec.categorical)
-
-
 def privacy_distances(
     train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: DatasetSpec, seed: int = 0
 ) -> dict[str, float]:
@@ -171,7 +167,7 @@ def privacy_distances(
 
     n = min(len(train), len(holdout))
     tr, ho = sample_rows(train, n, seed), sample_rows(holdout, n, seed)
-    t, h, s = _distance_space([tr, ho, synthetic], spec)
+    t, h, s = coordinates([tr, ho, synthetic], spec.numeric, spec.categorical)
     d_train, _ = NearestNeighbors(n_neighbors=min(2, len(t)), metric="euclidean").fit(t).kneighbors(s)
     d_hold, _ = NearestNeighbors(n_neighbors=1, metric="euclidean").fit(h).kneighbors(s)
     tie = np.isclose(d_train[:, 0], d_hold[:, 0])
@@ -375,12 +371,9 @@ def evaluate_synthetic(
         )
     in_spot = {b.id: (synthetic["_blind_spot_id"] == b.id).to_numpy() for b in spots}
     # every blind spot's discriminator from one classifier: its slice of real rows against its synthetic rows
-    discriminators = sliced_two_sample_auc(
-        {b.id: (train[real_in[b.id]], synthetic[in_spot[b.id]]) for b in spots},
-        *discriminator_columns(spec),
-        rows=min(spec.gate.sample_rows, SLICE_SAMPLE_ROWS),
-        seed=seed,
-    )
+    pairs = {b.id: (train[real_in[b.id]], synthetic[in_spot[b.id]]) for b in spots}
+    sample = min(spec.gate.sample_rows, SLICE_SAMPLE_ROWS)
+    discriminators = sliced_two_sample_auc(pairs, *discriminator_columns(spec), rows=sample, seed=seed)
     for b in spots:
         rows = synthetic[in_spot[b.id]]
         slices.append(
