@@ -12,7 +12,7 @@ batch was labelled before it.
 The holdout's choice of training window is on record too (RecipeRecord), and must earn
 its say: a window replaces the default recipe only once the holdout's preference between
 them has had the next batch's sign often enough. On the full replays it had it in none of
-2 decisive hotel cycles (a window chosen on the holdout lost 0.006 on the next month) and
+2 decisive hotel cycles (a window chosen on the holdout lost 0.0061 on the next month) and
 in 8 of 13 on bank.
 
 A half-batch holdout cannot see an effect of +0.001 ROC AUC; synthetic rows earn their
