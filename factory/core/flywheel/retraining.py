@@ -152,8 +152,8 @@ def train_challenger(
         judged[recipe.name] = train_recipe(sets.train, spec, recipe)
         s = score_model(recipe.name, judged[recipe.name], sets.holdout, spec, spots, rounds=0)
         candidates.append(dict(recipe=recipe.name, auc=s.auc, bs_auc=s.bs_auc))
-    known = [v for v in plane_verdicts(plane, before=batch_id) if v.batch <= sets.newest]  # causal, as decide()
-    recipe, recipe_reason = choose_recipe(candidates, judged, sets.holdout, spec, recipe_record(known, spec.judge))
+    record = recipe_record(labelled_verdicts(plane, batch_id, sets.newest), spec.judge)
+    recipe, recipe_reason = choose_recipe(candidates, judged, sets.holdout, spec, record)
     rival = recipe_rival(candidates, judged, sets.backtest, spec)
     model = judged[recipe.name]
 
@@ -296,13 +296,19 @@ def plane_verdicts(plane: DataPlane, before: str) -> list[Verdict]:
     return [Verdict(**v) for v in plane.verdicts() if v["batch"] < before]
 
 
+def labelled_verdicts(plane: DataPlane, batch_id: str, newest: str) -> list[Verdict]:
+    """The verdicts a cycle may learn from: earlier cycles whose batch, the one their
+    backtest scored, was labelled by `newest` (the record is causal)."""
+    return [v for v in plane_verdicts(plane, before=batch_id) if v.batch <= newest]
+
+
 def decide(plane: DataPlane, batch_id: str, challenger: Challenger, evaluation: Evaluation) -> Verdict:
     """The gate's verdict, and whether it decides: the judge's record is read only for
     cycles whose next batch was labelled before this one (causal)."""
     spec = plane.spec
     sets = evaluation_sets(plane, batch_id)
     gate_promote, reason = gate_verdict(challenger.comparison, spec)
-    record = gate_record([v for v in plane_verdicts(plane, before=batch_id) if v.batch <= sets.newest], spec.judge)
+    record = gate_record(labelled_verdicts(plane, batch_id, sets.newest), spec.judge)
     policy, why = choose_policy(record, spec.judge)
     promoted = {"gate": gate_promote, "always": True, "keep": False}[policy]
     if policy != "gate":

@@ -71,14 +71,20 @@ class GateRecord:
     always_high: float | None  # the upper end of the 95% interval of the mean backtest difference
 
 
+def sign_agreement(calls: list[tuple[bool, float]], settings: JudgeSettings) -> tuple[int, float | None]:
+    """(decisive, agreement) of (said positive, next-batch difference) pairs: how many
+    differences exceed judge.decisive_diff, and the share of those the call had the sign of."""
+    decisive = [(said, diff) for said, diff in calls if abs(diff) > settings.decisive_diff]
+    return len(decisive), float(np.mean([said == (diff > 0) for said, diff in decisive])) if decisive else None
+
+
 def gate_record(verdicts: list[Verdict], settings: JudgeSettings) -> GateRecord:
     known = [v for v in verdicts if v.backtest_diff is not None]
-    decisive = [v for v in known if abs(v.backtest_diff) > settings.decisive_diff]
-    agree = [v.gate_promote == (v.backtest_diff > 0) for v in decisive]
+    decisive, agreement = sign_agreement([(v.gate_promote, v.backtest_diff) for v in known], settings)
     return GateRecord(
         cycles=len(known),
-        decisive=len(decisive),
-        agreement=float(np.mean(agree)) if agree else None,
+        decisive=decisive,
+        agreement=agreement,
         gain_always=float(sum(v.backtest_diff for v in known)),
         always_high=pooled([v.backtest_diff for v in known]).high,
     )
@@ -109,9 +115,7 @@ class RecipeRecord:
 
 def recipe_record(verdicts: list[Verdict], settings: JudgeSettings) -> RecipeRecord:
     known = [v for v in verdicts if v.recipe_gain is not None and v.recipe_backtest_diff is not None]
-    decisive = [v for v in known if abs(v.recipe_backtest_diff) > settings.decisive_diff]
-    agree = [(v.recipe_gain > 0) == (v.recipe_backtest_diff > 0) for v in decisive]
-    return RecipeRecord(len(decisive), float(np.mean(agree)) if agree else None)
+    return RecipeRecord(*sign_agreement([(v.recipe_gain > 0, v.recipe_backtest_diff) for v in known], settings))
 
 
 def choose_policy(record: GateRecord, settings: JudgeSettings) -> tuple[str, str]:
