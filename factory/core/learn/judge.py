@@ -81,8 +81,10 @@ def split_by_time(
 
 def evaluation_sets(plane: DataPlane, batch_id: str) -> EvaluationSets:
     """The sets of the cycle for `batch_id`, read once per process for the same reference
-    and stored batches (every step of a cycle asks for them). Shared: copy before changing."""
-    return _evaluation_sets(plane, batch_id, plane.profile().content_hash, tuple(plane.validated_batches()))
+    and stored batches up to it (every step of a cycle asks for them, and the next cycle's
+    blind-spot search for its champion's). Shared: copy before changing."""
+    upto = tuple(b for b in plane.validated_batches() if b <= batch_id)  # later batches change nothing here
+    return _evaluation_sets(plane, batch_id, plane.profile().content_hash, upto)
 
 
 @functools.lru_cache(maxsize=4)
@@ -94,20 +96,27 @@ def _evaluation_sets(plane: DataPlane, batch_id: str, reference: str, validated:
     train = labelled.drop(index=late.index.union(gap.index))
     copies = exact_copies(late, train, [*spec.features, spec.target])
     current = plane.validated(batch_id) if batch_id in validated else pd.DataFrame(columns=labelled.columns)
-    train = train.reset_index(drop=True)
+    train = _renumbered(train)
     control = train.sample(n=min(spec.gate.sample_rows, len(train) // 10), random_state=spec.synthesis.seed)
     return EvaluationSets(
         newest=newest,
         train=train,
         discovery=discovery.reset_index(drop=True),
-        holdout=late[~copies].reset_index(drop=True),
-        everything=labelled.reset_index(drop=True),
-        backtest=current[current[spec.target].notna()].reset_index(drop=True),
+        holdout=_renumbered(late[~copies]),
+        everything=labelled,
+        backtest=_renumbered(current[current[spec.target].notna()]),
         copies_dropped=int(copies.sum()),
         gap_rows=len(gap),
-        synthesis=train.drop(index=control.index).reset_index(drop=True),
+        synthesis=_renumbered(train.drop(index=control.index)),
         control=control.reset_index(drop=True),
     )
+
+
+def _renumbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame this module just made, numbered 0..n-1 in place: reset_index would copy
+    every column of ~70,000 rows again."""
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
 
 
 def initial_training(reference: pd.DataFrame) -> pd.DataFrame:
