@@ -52,7 +52,7 @@ def gate_synthetic(
     if synthetic.empty:
         return synthetic, ValidationOutcome(batch_id, 0, True, 0)
     frame = synthetic.reset_index(drop=True)
-    failed, results = run_rules(frame, synthetic_rules(spec, profile))
+    failed, results = run_rules(frame, synthetic_rules(spec, profile), rows=True)
     bad = pd.Series(False, index=frame.index)
     reasons: dict[str, int] = {}
     failures = []
