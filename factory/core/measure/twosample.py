@@ -112,10 +112,14 @@ def sliced_two_sample_auc(
 
 
 def _classifier(seed: int):
+    """50 trees at 0.2 rather than 100 at 0.1: on the 14 hotel batches the domain classifier's
+    ROC AUC (0.92-0.99) came within 0.003, in 0.34 s a batch instead of 0.55; the gate's shared
+    discriminator over the hotel replay's 192 blind spots read a mean 0.852 instead of 0.855,
+    in 6.8 s instead of 11.5 (benchmarks/discriminator.py)."""
     import lightgbm as lgb
 
     return lgb.LGBMClassifier(
-        n_estimators=100, learning_rate=0.1, num_leaves=31, n_jobs=1, random_state=seed, verbose=-1,
+        n_estimators=50, learning_rate=0.2, num_leaves=31, n_jobs=1, random_state=seed, verbose=-1,
         importance_type="gain",
     )  # fmt: skip
 
