@@ -47,9 +47,13 @@ class Classifier:
         return (self.predict_proba(df) >= self.threshold).astype(int)
 
     def calibrated_proba(self, df: pd.DataFrame) -> np.ndarray:
-        """P(positive) on the training prior: balanced class weights scale the odds by
-        (1 - prior) / prior, so multiplying them back by prior / (1 - prior) undoes it."""
-        p = np.clip(self.predict_proba(df), 1e-6, 1 - 1e-6)
+        return self.calibrated(self.predict_proba(df))
+
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """P(positive) on the training prior from this model's scores: balanced class weights
+        scale the odds by (1 - prior) / prior, so multiplying them back by prior / (1 - prior)
+        undoes it. (From scores already computed: scoring a frame twice costs a prediction.)"""
+        p = np.clip(scores, 1e-6, 1 - 1e-6)
         odds = p / (1 - p) * self.prior / (1 - self.prior)
         return odds / (1 + odds)
 

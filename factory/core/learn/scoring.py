@@ -84,7 +84,7 @@ def score_model(
     y = labelled[spec.target].astype(int).to_numpy()
     p = model.predict_proba(labelled)
     pred = (p >= model.threshold).astype(int)
-    q = model.calibrated_proba(labelled) if len(y) else None
+    q = model.calibrated(p) if len(y) else None
     masks = {"overall": np.ones(len(y), dtype=bool), "union": union_mask(labelled, blind_spots)}
     masks.update({i: spot.mask(labelled).to_numpy() for i, spot in enumerate(blind_spots)})
     result = _bootstrap(y, p, pred, masks, rounds, seed=1, q=q)
