@@ -36,11 +36,11 @@ def resample_chunks(n: int, rounds: int, seed: int, max_cells: int = MAX_CELLS) 
 
 
 def _grouped(w: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted positives and negatives per group of tied scores, groups in `order`."""
-    wy = w * y
-    positives = np.add.reduceat(wy[:, order], starts, axis=1)
-    negatives = np.add.reduceat((w - wy)[:, order], starts, axis=1)
-    return positives, negatives
+    """Weighted positives and negatives per group of tied scores, groups in `order` (the
+    weights are counts: every sum is exact, so negatives are all minus positives)."""
+    ordered = w[:, order]
+    positives = np.add.reduceat(ordered * y[order], starts, axis=1)
+    return positives, np.add.reduceat(ordered, starts, axis=1) - positives
 
 
 def _ties(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
