@@ -85,8 +85,9 @@ def score_model(
     p = model.predict_proba(labelled)
     pred = (p >= model.threshold).astype(int)
     q = model.calibrated(p) if len(y) else None
-    masks = {"overall": np.ones(len(y), dtype=bool), "union": union_mask(labelled, blind_spots)}
-    masks.update({i: spot.mask(labelled).to_numpy() for i, spot in enumerate(blind_spots)})
+    inside = {i: spot.mask(labelled).to_numpy() for i, spot in enumerate(blind_spots)}
+    union = np.logical_or.reduce(list(inside.values())) if inside else np.zeros(len(y), dtype=bool)
+    masks = {"overall": np.ones(len(y), dtype=bool), "union": union, **inside}
     result = _bootstrap(y, p, pred, masks, rounds, seed=1, q=q)
     spots = tuple(
         SpotScores(
