@@ -46,9 +46,6 @@ class Classifier:
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(df) >= self.threshold).astype(int)
 
-    def calibrated_proba(self, df: pd.DataFrame) -> np.ndarray:
-        return self.calibrated(self.predict_proba(df))
-
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
         """P(positive) on the training prior from this model's scores: balanced class weights
         scale the odds by (1 - prior) / prior, so multiplying them back by prior / (1 - prior)
