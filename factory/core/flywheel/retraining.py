@@ -174,7 +174,8 @@ def train_challenger(
     served_rows = window_rows(sets.everything, recipe)
     served = train_recipe(sets.everything, spec, recipe, synthetic=synthetic if use else None)
     # what the served model was trained from: a re-run of the cycle (after a crash) reuses its version
-    trained_from = (batch_id, recipe, spec.training, content_hash(served_rows), content_hash(synthetic) if use else "")
+    real_hash = content_hash(served_rows)
+    trained_from = (batch_id, recipe, spec.training, real_hash, content_hash(synthetic) if use else "")
     key = hashlib.sha256(repr(trained_from).encode()).hexdigest()[:32]
     run_id, version = registry.log_model_run(
         served,
@@ -193,7 +194,7 @@ def train_challenger(
         metrics={f"candidate.{c['recipe']}.{k}": c[k] for c in candidates for k in ("auc", "bs_auc")},
         tags={
             "factory.batch": batch_id,
-            "factory.real_hash": content_hash(served_rows),
+            "factory.real_hash": real_hash,
             "factory.synthetic_batch": accepted_key if use else "",
             "factory.recipe_reason": recipe_reason,
         },
