@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def spec(hotel_spec):
-    return replace(hotel_spec, training=replace(hotel_spec.training, n_estimators=100))
+    return replace(hotel_spec, training=replace(hotel_spec.training, n_estimators=100, learning_rate=0.1))
 
 
 @pytest.fixture(scope="module")
